@@ -1,0 +1,144 @@
+//! Streamwarden: who is streaming from my Plex, Jellyfin or Emby server right now, and is
+//! anyone sharing a login?
+//!
+//! [`prepare`] turns a validated [`Config`] into the parts the server needs (data directory,
+//! keys, database); [`rocket`] builds the Rocket instance from them. `main` and the tests
+//! build the same instance.
+
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod tasks;
+pub mod telemetry;
+pub mod web;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rocket::config::LogLevel;
+use rocket::data::{Limits, ToByteUnit as _};
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+
+pub use crate::config::Config;
+use crate::crypto::SecretBox;
+use crate::db::Db;
+use crate::keys::Keys;
+use crate::tasks::Tasks;
+
+/// How long background tasks get to stop after SIGTERM, before they are aborted. Rocket's
+/// own connection grace and mercy come on top; the sum stays well under Docker's 10 s.
+pub const TASK_STOP_BUDGET: Duration = Duration::from_secs(2);
+
+/// A reason the server cannot start, as one line for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+/// Everything the server is built from.
+pub struct App {
+    pub config: Config,
+    pub keys: Keys,
+    pub db: Db,
+}
+
+/// Checks the data directory, loads or creates the keys, opens and migrates the database.
+pub fn prepare(config: Config) -> Result<App, StartupError> {
+    ensure_data_dir(&config.data_dir)?;
+    let keys = Keys::load_or_create(&config)?;
+    let db = Db::open(&config.database_path()).map_err(|e| StartupError(e.to_string()))?;
+    Ok(App { config, keys, db })
+}
+
+/// [`prepare`] with fixed test keys (no key files are written).
+pub fn prepare_for_tests(config: Config) -> Result<App, StartupError> {
+    ensure_data_dir(&config.data_dir)?;
+    let db = Db::open(&config.database_path()).map_err(|e| StartupError(e.to_string()))?;
+    Ok(App { config, keys: Keys::for_tests(), db })
+}
+
+/// Creates the data directory if needed and proves that we can write into it, so that a
+/// wrong volume mapping fails at start with the path named, not at the first write.
+fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
+    let shown = dir.display();
+    fs::create_dir_all(dir)
+        .map_err(|e| StartupError(format!("cannot create the data directory {shown}: {e}")))?;
+    let probe = dir.join(".write-test");
+    fs::write(&probe, b"ok")
+        .and_then(|()| fs::remove_file(&probe))
+        .map_err(|e| StartupError(format!("the data directory {shown} is not writable: {e}")))
+}
+
+/// Builds the Rocket instance: configuration, managed state, fairings, routes.
+pub fn rocket(app: App) -> Rocket<Build> {
+    let App { config, keys, db } = app;
+    let limits = Limits::default()
+        .limit("form", 256.kibibytes())
+        .limit("data-form", 64.mebibytes())
+        .limit("json", 2.mebibytes());
+    let figment = Figment::from(rocket::Config::default())
+        .merge(("address", config.address))
+        .merge(("port", config.port))
+        .merge(("secret_key", base64::engine::general_purpose::STANDARD.encode(&keys.cookie)))
+        // Client IPs come from our trusted-proxy logic, never from a header anyone can set.
+        .merge(("ip_header", false))
+        .merge(("ident", false))
+        .merge(("cli_colors", false))
+        // Rocket logs through `log`; our subscriber shows its errors, we log the rest.
+        .merge(("log_level", LogLevel::Critical))
+        .merge(("limits", limits))
+        .merge(("shutdown.grace", 2))
+        .merge(("shutdown.mercy", 2));
+
+    let secrets = SecretBox::new(&keys.encryption);
+    let base = if config.base_path.is_empty() { "/".to_owned() } else { config.base_path.clone() };
+    let tasks = Arc::new(Tasks::new());
+
+    let mut rocket = rocket::custom(figment);
+    if !config.base_path.is_empty() {
+        rocket = rocket.mount("/", web::root_redirect());
+    }
+    rocket
+        .manage(config)
+        .manage(db)
+        .manage(secrets)
+        .manage(Arc::clone(&tasks))
+        .attach(web::htmx::SecurityHeaders)
+        .attach(web::RequestLog)
+        .attach(AdHoc::on_liftoff("Announce", |rocket| {
+            Box::pin(async move {
+                let config = rocket.state::<Config>().expect("managed");
+                tracing::info!(
+                    address = %rocket.config().address,
+                    port = rocket.config().port,
+                    base_path = %config.base_path,
+                    data_dir = %config.data_dir.display(),
+                    version = env!("CARGO_PKG_VERSION"),
+                    "Streamwarden is listening"
+                );
+            })
+        }))
+        .attach(AdHoc::on_shutdown("Stop background tasks, then the database", |rocket| {
+            Box::pin(async move {
+                tracing::info!("shutdown requested");
+                if let Some(tasks) = rocket.state::<Arc<Tasks>>() {
+                    let aborted = tasks.shutdown(TASK_STOP_BUDGET).await;
+                    tracing::info!(aborted = aborted.len(), "background tasks stopped");
+                }
+                if let Some(db) = rocket.state::<Db>() {
+                    match db.checkpoint().await {
+                        Ok(()) => tracing::info!("database checkpointed"),
+                        Err(e) => tracing::warn!(error = %e, "database checkpoint failed"),
+                    }
+                }
+            })
+        }))
+        .mount(base.as_str(), web::routes())
+        .register(base.as_str(), web::catchers())
+}

@@ -1,0 +1,49 @@
+// Small progressive enhancements. Everything works without this file; it only adds the
+// theme toggle and the confirmations of dangerous buttons (data-confirm).
+(function () {
+  "use strict";
+
+  function currentTheme() {
+    var set = document.documentElement.getAttribute("data-theme");
+    if (set) return set;
+    return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-theme-toggle]");
+    if (toggle) {
+      var next = currentTheme() === "dark" ? "light" : "dark";
+      document.documentElement.setAttribute("data-theme", next);
+      try { localStorage.setItem("streamwarden-theme", next); } catch (e) { /* ignore */ }
+      return;
+    }
+    // <dialog> openers and closers: data-open-dialog="id", data-close-dialog.
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (dialog && dialog.showModal) { event.preventDefault(); dialog.showModal(); }
+      return;
+    }
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var open = closer.closest("dialog");
+      if (open) { event.preventDefault(); open.close(); }
+    }
+  });
+
+  // Confirm before submitting forms marked data-confirm="question".
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // Clear the error slot when the user navigates or submits successfully.
+  document.addEventListener("htmx:beforeRequest", function () {
+    var slot = document.getElementById("error-slot");
+    if (slot) slot.innerHTML = "";
+  });
+})();
