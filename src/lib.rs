@@ -5,6 +5,7 @@
 //! keys, database); [`rocket`] builds the Rocket instance from them. `main` and the tests
 //! build the same instance.
 
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod health;
 pub mod htmx;
 pub mod layout;
+pub mod settings;
 
 use std::time::Instant;
 
