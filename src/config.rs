@@ -55,6 +55,9 @@ pub struct Config {
     pub api_key: Option<Secret>,
     /// MaxMind licence key for downloading GeoLite2.
     pub maxmind_license_key: Option<Secret>,
+    /// Set by `streamwarden demo` (never from the environment): simulated media servers,
+    /// and a one-click demo admin on the sign-in page.
+    pub demo: bool,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +77,7 @@ impl fmt::Debug for Config {
             .field("encryption_key", &self.encryption_key)
             .field("api_key", &self.api_key)
             .field("maxmind_license_key", &self.maxmind_license_key)
+            .field("demo", &self.demo)
             .finish()
     }
 }
@@ -451,6 +455,7 @@ fn build(raw: &BTreeMap<&'static str, (Origin, String)>) -> Result<Config, Confi
         encryption_key,
         api_key,
         maxmind_license_key,
+        demo: false,
     })
 }
 
