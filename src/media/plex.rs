@@ -341,16 +341,14 @@ fn parse_stream(item: &Node, session: Option<&Node>) -> StreamInfo {
     let (video_decision, audio_decision) = if let Some(t) = transcode {
         (t.attr("videoDecision").map(normalize), t.attr("audioDecision").map(normalize))
     } else {
-        {
-            let part_decision = part.and_then(|p| p.attr("decision"));
-            let video = video_stream
-                .and_then(|s| s.attr("decision"))
-                .or(part_decision.filter(|_| video_stream.is_some()));
-            let audio = audio_stream
-                .and_then(|s| s.attr("decision"))
-                .or(part_decision.filter(|_| audio_stream.is_some()));
-            (video.map(normalize), audio.map(normalize))
-        }
+        let part_decision = part.and_then(|p| p.attr("decision"));
+        let video = video_stream
+            .and_then(|s| s.attr("decision"))
+            .or(part_decision.filter(|_| video_stream.is_some()));
+        let audio = audio_stream
+            .and_then(|s| s.attr("decision"))
+            .or(part_decision.filter(|_| audio_stream.is_some()));
+        (video.map(normalize), audio.map(normalize))
     };
     let decision = Decision::from_parts(video_decision.as_deref(), audio_decision.as_deref());
 
