@@ -13,6 +13,7 @@ pub mod error;
 pub mod geo;
 pub mod keys;
 pub mod media;
+pub mod poller;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;
