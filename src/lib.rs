@@ -14,6 +14,7 @@ pub mod geo;
 pub mod keys;
 pub mod media;
 pub mod poller;
+pub mod sim;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;
@@ -34,6 +35,10 @@ pub use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::keys::Keys;
+use crate::poller::control::Control;
+use crate::poller::live::LiveHub;
+use crate::poller::registry::Registry;
+use crate::poller::{Poller, SharedPoller};
 use crate::tasks::Tasks;
 
 /// How long background tasks get to stop after SIGTERM, before they are aborted. Rocket's
@@ -50,21 +55,55 @@ pub struct App {
     pub config: Config,
     pub keys: Keys,
     pub db: Db,
+    pub secrets: SecretBox,
+    pub tasks: Arc<Tasks>,
+    pub poller: SharedPoller,
+    pub control: Arc<Control>,
+    /// Run the poller in the background from liftoff. Tests turn it off and drive
+    /// [`Poller::tick`] themselves.
+    pub background: bool,
 }
 
-/// Checks the data directory, loads or creates the keys, opens and migrates the database.
+/// Checks the data directory, loads or creates the keys, opens and migrates the database,
+/// and resumes the live sessions of the last run.
 pub fn prepare(config: Config) -> Result<App, StartupError> {
     ensure_data_dir(&config.data_dir)?;
     let keys = Keys::load_or_create(&config)?;
-    let db = Db::open(&config.database_path()).map_err(|e| StartupError(e.to_string()))?;
-    Ok(App { config, keys, db })
+    assemble(config, keys, true)
 }
 
-/// [`prepare`] with fixed test keys (no key files are written).
+/// [`prepare`] with fixed test keys (no key files are written) and no background poller.
 pub fn prepare_for_tests(config: Config) -> Result<App, StartupError> {
     ensure_data_dir(&config.data_dir)?;
+    assemble(config, Keys::for_tests(), false)
+}
+
+fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, StartupError> {
     let db = Db::open(&config.database_path()).map_err(|e| StartupError(e.to_string()))?;
-    Ok(App { config, keys: Keys::for_tests(), db })
+    let secrets = SecretBox::new(&keys.encryption);
+    let registry = Arc::new(Registry::new(secrets.clone()));
+    let hub = Arc::new(LiveHub::new());
+    let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(
+        db.clone(),
+        Arc::clone(&registry),
+        Arc::clone(&hub),
+        config.poll_interval,
+        config.confirm_window,
+        inbox,
+    )
+    .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
+    let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
+    Ok(App {
+        config,
+        keys,
+        db,
+        secrets,
+        tasks: Arc::new(Tasks::new()),
+        poller: Arc::new(tokio::sync::Mutex::new(poller)),
+        control,
+        background,
+    })
 }
 
 /// Creates the data directory if needed and proves that we can write into it, so that a
@@ -81,7 +120,7 @@ fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
 
 /// Builds the Rocket instance: configuration, managed state, fairings, routes.
 pub fn rocket(app: App) -> Rocket<Build> {
-    let App { config, keys, db } = app;
+    let App { config, keys, db, secrets, tasks, poller, control, background } = app;
     let limits = Limits::default()
         .limit("form", 256.kibibytes())
         .limit("data-form", 64.mebibytes())
@@ -100,9 +139,8 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .merge(("shutdown.grace", 2))
         .merge(("shutdown.mercy", 2));
 
-    let secrets = SecretBox::new(&keys.encryption);
     let base = if config.base_path.is_empty() { "/".to_owned() } else { config.base_path.clone() };
-    let tasks = Arc::new(Tasks::new());
+    let interval = config.poll_interval;
 
     let mut rocket = rocket::custom(figment);
     if !config.base_path.is_empty() {
@@ -113,6 +151,8 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(db)
         .manage(secrets)
         .manage(Arc::clone(&tasks))
+        .manage(Arc::clone(&poller))
+        .manage(control)
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -126,6 +166,17 @@ pub fn rocket(app: App) -> Rocket<Build> {
                     version = env!("CARGO_PKG_VERSION"),
                     "Streamwarden is listening"
                 );
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Start the poller", move |rocket| {
+            Box::pin(async move {
+                if !background {
+                    return;
+                }
+                let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                let control = rocket.state::<Arc<Control>>().expect("managed");
+                let registry = Arc::clone(&control.registry);
+                tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
             })
         }))
         .attach(AdHoc::on_shutdown("Stop background tasks, then the database", |rocket| {

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use streamwarden::{Config, StartupError, telemetry, web};
+use streamwarden::{Config, StartupError, sim, telemetry, web};
 
 const USAGE: &str = "\
 Streamwarden: who is streaming from your media servers, and is anyone sharing a login?
@@ -13,6 +13,7 @@ Usage: streamwarden [COMMAND]
 
 Commands:
   serve        Run the server (the default)
+  demo         Run with simulated Plex, Jellyfin and Emby servers and a story of viewers
   healthcheck  Exit 0 if the local server answers /healthz (for Docker's HEALTHCHECK)
   version      Print the version
   help         Print this help
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     }
     match command {
         "serve" => run(serve()),
+        "demo" => run(demo()),
         "healthcheck" => run(healthcheck()),
         "version" | "--version" | "-V" => {
             println!("streamwarden {}", env!("CARGO_PKG_VERSION"));
@@ -70,6 +72,47 @@ fn serve() -> Result<(), StartupError> {
     rocket::execute(async move { rocket.launch().await })
         .map(|_| tracing::info!("stopped"))
         .map_err(|e| StartupError(format!("the web server failed: {e}")))
+}
+
+/// The app against simulated servers. Unless the environment says otherwise it keeps its
+/// data in `./data-demo`, listens on 127.0.0.1 only (the demo admin is one click away),
+/// polls every 2 s and confirms streams after 10 s, so that everything shows quickly.
+fn demo() -> Result<(), StartupError> {
+    let mut config = load_config()?;
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    config.demo = true;
+    if unset("STREAMWARDEN_DATA_DIR") {
+        config.data_dir = "./data-demo".into();
+    }
+    if unset("STREAMWARDEN_ADDRESS") {
+        config.address = std::net::Ipv4Addr::LOCALHOST.into();
+    }
+    if unset("STREAMWARDEN_POLL_INTERVAL") {
+        config.poll_interval = streamwarden::config::MIN_POLL_INTERVAL;
+    }
+    if unset("STREAMWARDEN_CONFIRM_SECONDS") {
+        config.confirm_window = std::time::Duration::from_secs(10);
+    }
+    rocket::execute(async move {
+        let cluster = sim::Cluster::start(sim::scenario::demo_world())
+            .await
+            .map_err(|e| StartupError(format!("cannot start the simulated servers: {e}")))?;
+        let app = streamwarden::prepare(config)?;
+        sim::demo::configure(&app, &cluster)
+            .await
+            .map_err(|e| StartupError(format!("cannot configure the demo servers: {e}")))?;
+        let world = std::sync::Arc::clone(&cluster.world);
+        app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, stop));
+        tracing::info!(
+            servers = cluster.endpoints.len(),
+            "demo: simulated servers are playing; open the web UI"
+        );
+        let result = streamwarden::rocket(app).launch().await;
+        drop(cluster);
+        result
+            .map(|_| tracing::info!("stopped"))
+            .map_err(|e| StartupError(format!("the web server failed: {e}")))
+    })
 }
 
 fn healthcheck() -> Result<(), StartupError> {

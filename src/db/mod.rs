@@ -6,7 +6,10 @@
 //! pool, so a slow query never stalls the async executor.
 
 pub mod audit;
+pub mod media_users;
 pub mod migrations;
+pub mod plays;
+pub mod servers;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +110,7 @@ impl Db {
     }
 
     /// [`Db::write`] for code outside the async runtime (command-line tools, benchmarks).
+    /// Panics when called from async code: use [`Db::write`] there.
     pub fn write_blocking<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> AppResult<T>,
@@ -175,8 +179,13 @@ pub fn now_ms() -> i64 {
 /// Every SQL statement the application prepares, so one test can check them all against
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]
-pub(crate) fn all_statements() -> Vec<&'static str> {
-    [settings::STATEMENTS, audit::STATEMENTS].concat()
+pub(crate) fn all_statements() -> Vec<String> {
+    [settings::STATEMENTS, audit::STATEMENTS, servers::STATEMENTS, media_users::STATEMENTS]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .chain(plays::statements())
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,7 +198,7 @@ mod tests {
         let mut conn = Connection::open(dir.path().join("p.db")).unwrap();
         migrations::apply(&mut conn).unwrap();
         for sql in all_statements() {
-            if let Err(e) = conn.prepare(sql) {
+            if let Err(e) = conn.prepare(&sql) {
                 panic!("{e}\n{sql}");
             }
         }

@@ -2,6 +2,23 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use serde::{Deserialize, Serialize};
+
+/// Where an address is, as far as the databases know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Geo {
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: Option<String>,
+    pub city: Option<String>,
+    /// Degrees.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Autonomous system number of the network.
+    pub asn: Option<i64>,
+    /// The network's operator (ISP or organization).
+    pub isp: Option<String>,
+}
+
 /// Addresses that never leave a home or carrier network: private (RFC 1918), loopback,
 /// link-local, carrier-grade NAT (100.64/10), unique local IPv6 (`fc00::/7`), unspecified.
 /// IPv4-mapped IPv6 is judged as the IPv4 address it carries.

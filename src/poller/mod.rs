@@ -1,3 +1,600 @@
-//! Polling the media servers: the pure [`tracker`] and the loop around it.
+//! Polling the media servers: the pure [`tracker`] and the shell around it.
+//!
+//! One [`Poller::tick`] polls every due server concurrently, feeds the answers to the
+//! tracker, writes what changed in one transaction, and publishes the live view. A write
+//! that fails (a full disk) is kept and retried on the next tick: a finished play is never
+//! dropped. [`run`] loops around it every poll interval, wakes early on "poll now", backs
+//! off from failing servers, and on shutdown writes the live state so a restart resumes it.
 
+pub mod control;
+pub mod live;
+pub mod registry;
 pub mod tracker;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::db::servers::ServerRow;
+use crate::db::{self, Db, media_users, plays, servers};
+use crate::error::{AppError, AppResult};
+use crate::geo;
+use crate::media::{ActiveSession, MediaError, ServerUser};
+use crate::tasks::StopSignal;
+use live::{LiveHub, LiveSession, LiveView, ServerStatus};
+use registry::Registry;
+use tracker::{Event, FinishedPlay, LiveKey, Ms, Poll, Tracker, TrackerSettings};
+
+/// A live play's progress is written at least this often (state changes at once).
+const FLUSH_EVERY_MS: Ms = 30_000;
+/// Longest wait between two tries of a failing server.
+const MAX_BACKOFF_MS: Ms = 60_000;
+/// A server's answer (sessions plus any metadata lookups) must arrive within this.
+const SERVER_DEADLINE: Duration = Duration::from_secs(15);
+/// How often the list of accounts of each server is refreshed.
+const USER_SYNC_EVERY_MS: Ms = 60 * 60_000;
+/// `last_ok_at` is written on recovery and then at most this often (no idle disk writes).
+const HEALTH_WRITE_EVERY_MS: Ms = 10 * 60_000;
+
+/// Settings of session tracking, changed in Settings → General.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingSettings {
+    /// A play is watched at this share of its runtime (1-100).
+    pub watched_percent: u8,
+    /// Minutes a failing server's sessions are held before they are closed (1-1440).
+    pub stop_grace_minutes: u32,
+    /// Minutes within which a new play of the same item continues the earlier one (0-10080).
+    pub resume_window_minutes: u32,
+}
+
+impl Default for TrackingSettings {
+    fn default() -> Self {
+        Self { watched_percent: 85, stop_grace_minutes: 5, resume_window_minutes: 60 }
+    }
+}
+
+impl TrackingSettings {
+    pub const KEY: &'static str = "tracking";
+
+    pub fn validate(&self) -> AppResult<()> {
+        if !(1..=100).contains(&self.watched_percent) {
+            return Err(AppError::validation("watched_percent", "must be from 1 to 100"));
+        }
+        if !(1..=1440).contains(&self.stop_grace_minutes) {
+            return Err(AppError::validation(
+                "stop_grace_minutes",
+                "must be from 1 to 1440 minutes",
+            ));
+        }
+        if self.resume_window_minutes > 10_080 {
+            return Err(AppError::validation(
+                "resume_window_minutes",
+                "must be at most 10080 minutes (a week)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn load(conn: &rusqlite::Connection) -> AppResult<Self> {
+        Ok(db::settings::get(conn, Self::KEY)?.unwrap_or_default())
+    }
+
+    fn tracker(self, confirm_window: Duration) -> TrackerSettings {
+        TrackerSettings {
+            confirm_window_ms: Ms::try_from(confirm_window.as_millis()).unwrap_or(Ms::MAX),
+            stop_grace_ms: Ms::from(self.stop_grace_minutes) * 60_000,
+            watched_percent: self.watched_percent,
+            resume_window_ms: Ms::from(self.resume_window_minutes) * 60_000,
+        }
+    }
+}
+
+/// Requests from the web tier to the poller.
+#[derive(Debug)]
+pub enum Command {
+    /// The server confirmed it stopped this session: end the play now.
+    Terminated(LiveKey),
+}
+
+/// What one server answered this tick.
+enum Answer {
+    Sessions {
+        sessions: Vec<ActiveSession>,
+        users: Option<Vec<ServerUser>>,
+    },
+    Failed(String),
+    /// In backoff: not asked this time.
+    NotDue,
+}
+
+/// A server's health between ticks.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    failures: i64,
+    next_attempt_at: Ms,
+    last_ok_at: Option<Ms>,
+    last_ok_written_at: Ms,
+    last_error_at: Option<Ms>,
+    last_error: Option<String>,
+    users_synced_at: Option<Ms>,
+}
+
+/// A write that failed and waits for the next tick.
+#[derive(Debug, Clone)]
+enum Unsaved {
+    Finished(Box<FinishedPlay>),
+    Discard(i64),
+}
+
+/// What a tick did, for tests and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub polled: usize,
+    pub failed: usize,
+    pub events: usize,
+    /// False when the database write failed (it is retried next tick).
+    pub saved: bool,
+}
+
+pub struct Poller {
+    db: Db,
+    registry: Arc<Registry>,
+    hub: Arc<LiveHub>,
+    tracker: Tracker,
+    confirm_window: Duration,
+    poll_interval_ms: Ms,
+    servers: Vec<ServerRow>,
+    seen_version: u64,
+    health: HashMap<i64, Health>,
+    unsaved: Vec<Unsaved>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    last_write_error: Option<String>,
+}
+
+impl Poller {
+    /// A poller resuming the live plays an earlier run left in the database. Blocking.
+    pub fn new(
+        db: Db,
+        registry: Arc<Registry>,
+        hub: Arc<LiveHub>,
+        poll_interval: Duration,
+        confirm_window: Duration,
+        commands: mpsc::UnboundedReceiver<Command>,
+    ) -> AppResult<Self> {
+        let (settings, restored) =
+            db.read_blocking(|conn| Ok((TrackingSettings::load(conn)?, plays::load_live(conn)?)))?;
+        let mut tracker = Tracker::new(settings.tracker(confirm_window));
+        if !restored.is_empty() {
+            tracing::info!(sessions = restored.len(), "resuming live sessions from the last run");
+        }
+        tracker.restore(restored);
+        Ok(Self {
+            db,
+            registry,
+            hub,
+            tracker,
+            confirm_window,
+            poll_interval_ms: Ms::try_from(poll_interval.as_millis()).unwrap_or(5_000),
+            servers: Vec::new(),
+            seen_version: 0,
+            health: HashMap::new(),
+            unsaved: Vec::new(),
+            commands,
+            last_write_error: None,
+        })
+    }
+
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// One full pass: poll, track, save, publish.
+    pub async fn tick(&mut self, now: Ms) -> TickReport {
+        let answers = self.poll(now).await;
+        self.apply(answers, now).await
+    }
+
+    /// Asks every due server for its sessions, concurrently. Changes nothing, so it may
+    /// be cancelled (shutdown) at any point.
+    async fn poll(&mut self, now: Ms) -> Vec<(i64, Answer)> {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "cannot read the server list; keeping the previous one");
+        }
+        let polls = self.servers.iter().map(|server| {
+            let health = self.health.get(&server.id).cloned().unwrap_or_default();
+            let client = self.registry.client(server);
+            let id = server.id;
+            async move {
+                if health.next_attempt_at > now {
+                    return (id, Answer::NotDue);
+                }
+                let client = match client {
+                    Ok(c) => c,
+                    Err(e) => return (id, Answer::Failed(e.to_string())),
+                };
+                let sessions = match tokio::time::timeout(SERVER_DEADLINE, client.sessions()).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return (id, Answer::Failed(e.to_string())),
+                    Err(_) => {
+                        return (
+                            id,
+                            Answer::Failed(
+                                MediaError::Timeout(SERVER_DEADLINE.as_secs()).to_string(),
+                            ),
+                        );
+                    }
+                };
+                let users_due =
+                    health.users_synced_at.is_none_or(|at| now - at >= USER_SYNC_EVERY_MS);
+                let users = if users_due {
+                    match tokio::time::timeout(SERVER_DEADLINE, client.users()).await {
+                        Ok(Ok(users)) => Some(users),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                (id, Answer::Sessions { sessions, users })
+            }
+        });
+        join_all(polls).await
+    }
+
+    /// Reloads servers and settings when the registry says they changed.
+    async fn reload(&mut self) -> AppResult<()> {
+        let version = self.registry.version();
+        if version == self.seen_version {
+            return Ok(());
+        }
+        let (servers, settings) =
+            self.db.read(|conn| Ok((servers::list(conn)?, TrackingSettings::load(conn)?))).await?;
+        self.tracker.settings = settings.tracker(self.confirm_window);
+        let enabled: Vec<ServerRow> = servers.into_iter().filter(|s| s.enabled).collect();
+        let gone: Vec<i64> = self
+            .tracker
+            .entries()
+            .map(|e| e.server_id)
+            .filter(|id| !enabled.iter().any(|s| s.id == *id))
+            .collect();
+        for server_id in gone {
+            let events = self.tracker.forget_server(server_id);
+            self.queue_endings(&events);
+        }
+        self.health.retain(|id, _| enabled.iter().any(|s| s.id == *id));
+        self.servers = enabled;
+        self.seen_version = version;
+        Ok(())
+    }
+
+    /// Feeds the answers to the tracker, writes, publishes.
+    async fn apply(&mut self, answers: Vec<(i64, Answer)>, now: Ms) -> TickReport {
+        let mut report = TickReport::default();
+        let mut events = Vec::new();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Terminated(key) => events.extend(self.tracker.terminate(&key, now)),
+            }
+        }
+        let mut synced_users = Vec::new();
+        for (server_id, answer) in answers {
+            let health = self.health.entry(server_id).or_default();
+            match answer {
+                Answer::Sessions { sessions, users } => {
+                    report.polled += 1;
+                    if health.failures > 0 {
+                        tracing::info!(server_id, "server answers again");
+                    }
+                    health.failures = 0;
+                    health.next_attempt_at = 0;
+                    health.last_ok_at = Some(now);
+                    if let Some(users) = users {
+                        health.users_synced_at = Some(now);
+                        synced_users.push((server_id, users));
+                    }
+                    events.extend(self.tracker.observe(server_id, Poll::Answered(&sessions), now));
+                }
+                Answer::Failed(error) => {
+                    report.failed += 1;
+                    health.failures += 1;
+                    let backoff = (self.poll_interval_ms << (health.failures - 1).min(10))
+                        .min(MAX_BACKOFF_MS);
+                    health.next_attempt_at = now + backoff;
+                    if health.last_error.as_deref() != Some(error.as_str()) || health.failures == 1
+                    {
+                        tracing::warn!(server_id, failures = health.failures, error = %error, "server poll failed");
+                    }
+                    health.last_error_at = Some(now);
+                    health.last_error = Some(error);
+                    events.extend(self.tracker.observe(server_id, Poll::Failed, now));
+                }
+                Answer::NotDue => events.extend(self.tracker.observe(server_id, Poll::Failed, now)),
+            }
+        }
+        report.events = events.len();
+        self.note_events(&events);
+        report.saved = self.save(now, synced_users).await;
+        self.publish(now);
+        report
+    }
+
+    /// Marks what must be written, and queues the plays that ended.
+    fn note_events(&mut self, events: &[Event]) {
+        for event in events {
+            match event {
+                Event::Appeared(key) => {
+                    if let Some(entry) = self.tracker.get(key) {
+                        let session = &entry.session;
+                        let is_local =
+                            session.server_says_local || session.ip.is_some_and(geo::is_local_ip);
+                        let meta = self.tracker.meta_mut(key).expect("just appeared");
+                        meta.is_local = is_local;
+                        meta.dirty = true;
+                    }
+                }
+                Event::Confirmed(key) => {
+                    if let Some(meta) = self.tracker.meta_mut(key) {
+                        meta.dirty = true;
+                        meta.needs_resume_link = true;
+                    }
+                }
+                Event::Updated(key, changes) => {
+                    if (changes.state || changes.quality || changes.rekeyed)
+                        && let Some(meta) = self.tracker.meta_mut(key)
+                    {
+                        meta.dirty = true;
+                    }
+                }
+                Event::Paused(key) | Event::Resumed(key) => {
+                    if let Some(meta) = self.tracker.meta_mut(key) {
+                        meta.dirty = true;
+                    }
+                }
+                Event::Stopped(_) | Event::Discarded { .. } => {}
+            }
+        }
+        self.queue_endings(events);
+    }
+
+    fn queue_endings(&mut self, events: &[Event]) {
+        for event in events {
+            match event {
+                Event::Stopped(play) => self.unsaved.push(Unsaved::Finished(play.clone())),
+                Event::Discarded { play_id: Some(id), .. } => {
+                    self.unsaved.push(Unsaved::Discard(*id));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes everything that changed in one transaction. On failure nothing is lost: the
+    /// endings stay queued and the live entries stay marked.
+    async fn save(&mut self, now: Ms, synced_users: Vec<(i64, Vec<ServerUser>)>) -> bool {
+        let upserts: Vec<(LiveKey, tracker::LiveEntry)> = self
+            .tracker
+            .entries()
+            .filter(|e| {
+                e.play_id.is_none()
+                    || e.meta.dirty
+                    || e.meta.needs_resume_link
+                    || now - e.meta.flushed_at >= FLUSH_EVERY_MS
+            })
+            .map(|e| (e.key(), e.clone()))
+            .collect();
+        let unsaved = self.unsaved.clone();
+        let health: Vec<(i64, Health)> = self
+            .health
+            .iter()
+            .filter(|(_, h)| {
+                h.last_error_at == Some(now)
+                    || (h.last_ok_at == Some(now)
+                        && (h.last_ok_written_at == 0
+                            || now - h.last_ok_written_at >= HEALTH_WRITE_EVERY_MS))
+            })
+            .map(|(id, h)| (*id, h.clone()))
+            .collect();
+        let resume_window = self.tracker.settings.resume_window_ms;
+        if upserts.is_empty() && unsaved.is_empty() && health.is_empty() && synced_users.is_empty()
+        {
+            return true;
+        }
+
+        let result = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let mut written = Vec::with_capacity(upserts.len());
+                for (key, entry) in &upserts {
+                    let user_id = match entry.meta.user_id {
+                        Some(id) => id,
+                        None => media_users::upsert_from_session(
+                            &tx,
+                            entry.server_id,
+                            &entry.session.user,
+                            now,
+                        )?,
+                    };
+                    let play_id = match entry.play_id {
+                        Some(id) if plays::update_live(&tx, id, entry)? => id,
+                        _ => plays::insert(&tx, entry, user_id, None)?,
+                    };
+                    if entry.meta.needs_resume_link && entry.status == tracker::LiveStatus::Live {
+                        plays::link_resume(
+                            &tx,
+                            play_id,
+                            user_id,
+                            &entry.session.item.id,
+                            now - resume_window,
+                        )?;
+                    }
+                    written.push((key.clone(), play_id, user_id, entry.status));
+                }
+                for item in &unsaved {
+                    match item {
+                        Unsaved::Finished(play) => {
+                            let user_id = match play.entry.meta.user_id {
+                                Some(id) => id,
+                                None => media_users::upsert_from_session(
+                                    &tx,
+                                    play.entry.server_id,
+                                    &play.entry.session.user,
+                                    now,
+                                )?,
+                            };
+                            plays::finish(&tx, play, user_id)?;
+                        }
+                        Unsaved::Discard(id) => plays::discard(&tx, *id)?,
+                    }
+                }
+                for (server_id, h) in &health {
+                    if h.last_error_at == Some(now) {
+                        servers::record_error(
+                            &tx,
+                            *server_id,
+                            now,
+                            h.last_error.as_deref().unwrap_or_default(),
+                            h.failures,
+                        )?;
+                    } else {
+                        servers::record_ok(&tx, *server_id, now)?;
+                    }
+                }
+                for (server_id, users) in &synced_users {
+                    media_users::sync(&tx, *server_id, users, now)?;
+                }
+                tx.commit()?;
+                Ok(written)
+            })
+            .await;
+
+        match result {
+            Ok(written) => {
+                for (key, play_id, user_id, status) in written {
+                    self.tracker.assign_play_id(&key, play_id);
+                    if let Some(meta) = self.tracker.meta_mut(&key) {
+                        meta.user_id = Some(user_id);
+                        meta.dirty = false;
+                        if status == tracker::LiveStatus::Live {
+                            meta.needs_resume_link = false;
+                        }
+                        meta.flushed_at = now;
+                    }
+                }
+                for h in self.health.values_mut() {
+                    if h.last_ok_at == Some(now)
+                        && (h.last_ok_written_at == 0
+                            || now - h.last_ok_written_at >= HEALTH_WRITE_EVERY_MS)
+                    {
+                        h.last_ok_written_at = now;
+                    }
+                }
+                let saved = self.unsaved.len();
+                self.unsaved.drain(..saved);
+                if self.last_write_error.take().is_some() {
+                    tracing::info!("the database accepts writes again; nothing was lost");
+                }
+                true
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if self.last_write_error.as_deref() != Some(message.as_str()) {
+                    tracing::error!(error = %message, pending = self.unsaved.len(), "cannot save sessions; keeping them to retry");
+                }
+                self.last_write_error = Some(message);
+                false
+            }
+        }
+    }
+
+    /// Publishes the live view for the dashboard, the API and the SSE streams.
+    fn publish(&self, now: Ms) {
+        let name_of = |id: i64| self.servers.iter().find(|s| s.id == id);
+        let mut sessions: Vec<LiveSession> = self
+            .tracker
+            .entries()
+            .map(|e| {
+                let server = name_of(e.server_id);
+                LiveSession {
+                    play_id: e.play_id,
+                    server_id: e.server_id,
+                    server_name: server
+                        .map_or_else(|| format!("server {}", e.server_id), |s| s.name.clone()),
+                    server_kind: server.map_or(crate::media::ServerKind::Plex, |s| s.kind),
+                    user_id: e.meta.user_id,
+                    pending: e.status == tracker::LiveStatus::Pending,
+                    fading: e.missing_polls > 0,
+                    session: e.session.clone(),
+                    started_at: e.started_at,
+                    last_seen_at: e.last_seen_at,
+                    paused_ms: e.total_paused_ms(now),
+                    is_local: e.meta.is_local,
+                    geo: e.meta.geo.clone(),
+                }
+            })
+            .collect();
+        sessions.sort_by_key(|s| (s.started_at, s.play_id));
+        let servers = self
+            .servers
+            .iter()
+            .map(|s| {
+                let h = self.health.get(&s.id);
+                ServerStatus {
+                    id: s.id,
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    last_ok_at: h.and_then(|h| h.last_ok_at).or(s.last_ok_at),
+                    last_error_at: h.and_then(|h| h.last_error_at).or(s.last_error_at),
+                    last_error: h
+                        .and_then(|h| h.last_error.clone())
+                        .or_else(|| s.last_error.clone()),
+                    consecutive_failures: h.map_or(s.consecutive_failures, |h| h.failures),
+                    next_attempt_at: h.map(|h| h.next_attempt_at).filter(|at| *at > now),
+                }
+            })
+            .collect();
+        self.hub.publish(LiveView { at: now, sessions, servers });
+    }
+
+    /// Writes every live play as it is now (shutdown), so the next start resumes them.
+    pub async fn persist_all(&mut self, now: Ms) -> bool {
+        for entry in self.tracker.entries_mut() {
+            entry.meta.dirty = true;
+        }
+        self.save(now, Vec::new()).await
+    }
+}
+
+/// The poller, shared by the background loop and (in tests) the code driving it.
+pub type SharedPoller = Arc<Mutex<Poller>>;
+
+/// Polls until shutdown: a tick every interval, or at once when woken.
+pub async fn run(
+    poller: SharedPoller,
+    registry: Arc<Registry>,
+    interval: Duration,
+    mut stop: StopSignal,
+) {
+    loop {
+        let now = db::now_ms();
+        let mut guard = poller.lock().await;
+        let answers = tokio::select! {
+            answers = guard.poll(now) => answers,
+            () = stop.stopped() => break,
+        };
+        // Applying and saving is never cut short: it is what keeps history whole.
+        guard.apply(answers, now).await;
+        drop(guard);
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = registry.wake.notified() => {}
+            () = stop.stopped() => break,
+        }
+    }
+    let saved = poller.lock().await.persist_all(db::now_ms()).await;
+    tracing::info!(saved, "poller stopped; live sessions saved for the next start");
+}

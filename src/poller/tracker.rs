@@ -62,6 +62,22 @@ pub enum LiveStatus {
     Live,
 }
 
+/// Facts the shell attaches to an entry (who, where from, what is saved). The tracker
+/// never reads them; it carries them along, through re-keys too.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlayMeta {
+    /// The media user's row, once stored.
+    pub user_id: Option<i64>,
+    pub is_local: bool,
+    pub geo: Option<crate::geo::Geo>,
+    /// Changed in a way that must be written at once.
+    pub dirty: bool,
+    /// Confirmed, and its resume chain not looked up yet.
+    pub needs_resume_link: bool,
+    /// When the row was last written.
+    pub flushed_at: Ms,
+}
+
 /// One session we believe is live.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEntry {
@@ -81,6 +97,7 @@ pub struct LiveEntry {
     pub paused_since: Option<Ms>,
     /// Successful polls in a row that did not report it.
     pub missing_polls: u8,
+    pub meta: PlayMeta,
 }
 
 impl LiveEntry {
@@ -215,6 +232,15 @@ impl Tracker {
         if let Some(entry) = self.live.get_mut(key) {
             entry.play_id = Some(play_id);
         }
+    }
+
+    /// The shell's facts about an entry, to fill in or update.
+    pub fn meta_mut(&mut self, key: &LiveKey) -> Option<&mut PlayMeta> {
+        self.live.get_mut(key).map(|e| &mut e.meta)
+    }
+
+    pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut LiveEntry> {
+        self.live.values_mut()
     }
 
     /// Removes every entry of a server (deleted or disabled), finishing them at their last
@@ -372,6 +398,7 @@ impl Tracker {
             paused_ms: 0,
             paused_since: paused.then_some(now),
             missing_polls: 0,
+            meta: PlayMeta::default(),
         };
         let key = entry.key();
         self.live.insert(key.clone(), entry);

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod dashboard;
+pub mod format;
 pub mod health;
 pub mod htmx;
 pub mod layout;

@@ -1,0 +1,108 @@
+//! How numbers, times and titles read on the pages. One place, so every page agrees.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// "Show · S01E03 · Title", "Artist · Title" or "Title (2010)".
+pub fn full_title(
+    title: &str,
+    grandparent: Option<&str>,
+    season: Option<i64>,
+    episode: Option<i64>,
+    year: Option<i64>,
+    media_type: &str,
+) -> String {
+    match (media_type, grandparent) {
+        ("episode", Some(show)) => match (season, episode) {
+            (Some(s), Some(e)) => format!("{show} · S{s:02}E{e:02} · {title}"),
+            _ => format!("{show} · {title}"),
+        },
+        ("track", Some(artist)) => format!("{artist} · {title}"),
+        _ => match year {
+            Some(y) => format!("{title} ({y})"),
+            None => title.to_owned(),
+        },
+    }
+}
+
+/// A moment in the server's time zone (`TZ`, which Unraid sets): "2026-11-21 18:02".
+pub fn local_time(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(TimeZone::system()).strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// RFC 3339 in UTC, to the second: what the API and CSV export speak.
+pub fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map(|t| format!("{t:.0}")).unwrap_or_default()
+}
+
+/// A span for people: "45 s", "12 min", "1 h 05 min".
+pub fn duration(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A position in a video: "4:05" or "1:02:03".
+pub fn clock(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+/// "850 kbit/s" or "12.4 Mbit/s".
+pub fn bandwidth(kbps: i64) -> String {
+    if kbps < 1000 {
+        format!("{kbps} kbit/s")
+    } else {
+        format!("{}.{} Mbit/s", kbps / 1000, (kbps % 1000) / 100)
+    }
+}
+
+/// Whole percent of `part` in `total`, within 0..=100.
+pub fn percent(part: i64, total: i64) -> i64 {
+    if total <= 0 { 0 } else { (part.clamp(0, total) * 100) / total }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles() {
+        assert_eq!(
+            full_title("Pilot", Some("Show"), Some(1), Some(3), None, "episode"),
+            "Show · S01E03 · Pilot"
+        );
+        assert_eq!(
+            full_title("Roses", Some("OutKast"), None, None, Some(2003), "track"),
+            "OutKast · Roses"
+        );
+        assert_eq!(
+            full_title("Inception", None, None, None, Some(2010), "movie"),
+            "Inception (2010)"
+        );
+    }
+
+    #[test]
+    fn numbers_and_times() {
+        assert_eq!(duration(45_000), "45 s");
+        assert_eq!(duration(12 * 60_000 + 5_000), "12 min");
+        assert_eq!(duration(3_900_000), "1 h 05 min");
+        assert_eq!(clock(245_000), "4:05");
+        assert_eq!(clock(3_723_000), "1:02:03");
+        assert_eq!(bandwidth(850), "850 kbit/s");
+        assert_eq!(bandwidth(12_450), "12.4 Mbit/s");
+        assert_eq!(percent(50, 200), 25);
+        assert_eq!(percent(300, 200), 100);
+        assert_eq!(percent(1, 0), 0);
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20Z");
+    }
+}
