@@ -22,8 +22,70 @@ const GET: &str = "SELECT u.id, u.server_id, s.name, u.external_id, u.name, u.th
      u.first_seen_at, u.last_seen_at, (SELECT count(*) FROM plays p WHERE p.user_id = u.id AND p.status = 'stopped') \
      FROM media_users u JOIN servers s ON s.id = u.server_id WHERE u.id = ?1";
 
+const DEVICES: &str = "SELECT device_id, max(player), max(product), max(platform), count(*), max(started_at) \
+     FROM plays WHERE user_id = ?1 AND status = 'stopped' GROUP BY device_id ORDER BY max(started_at) DESC LIMIT 100";
+const LOCATIONS: &str = "SELECT ip, max(is_local), max(geo_country), max(geo_city), max(geo_isp), count(*), max(started_at) \
+     FROM plays WHERE user_id = ?1 AND status = 'stopped' AND ip IS NOT NULL GROUP BY ip ORDER BY max(started_at) DESC LIMIT 100";
+
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] = &[UPSERT, SYNC, LIST, GET];
+pub(crate) const STATEMENTS: &[&str] = &[UPSERT, SYNC, LIST, GET, DEVICES, LOCATIONS];
+
+/// A device a user played from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: String,
+    pub player: Option<String>,
+    pub product: Option<String>,
+    pub platform: Option<String>,
+    pub plays: i64,
+    /// Unix milliseconds.
+    pub last_seen_at: i64,
+}
+
+/// An address a user played from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub ip: String,
+    pub is_local: bool,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub isp: Option<String>,
+    pub plays: i64,
+    pub last_seen_at: i64,
+}
+
+/// Devices of a user's finished plays, most recent first.
+pub fn devices(conn: &Connection, user_id: i64) -> AppResult<Vec<Device>> {
+    let mut stmt = conn.prepare_cached(DEVICES)?;
+    let rows = stmt.query_map([user_id], |r| {
+        Ok(Device {
+            device_id: r.get(0)?,
+            player: r.get(1)?,
+            product: r.get(2)?,
+            platform: r.get(3)?,
+            plays: r.get(4)?,
+            last_seen_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Addresses of a user's finished plays, most recent first.
+pub fn locations(conn: &Connection, user_id: i64) -> AppResult<Vec<Location>> {
+    let mut stmt = conn.prepare_cached(LOCATIONS)?;
+    let rows = stmt.query_map([user_id], |r| {
+        Ok(Location {
+            ip: r.get(0)?,
+            is_local: r.get(1)?,
+            country: r.get(2)?,
+            city: r.get(3)?,
+            isp: r.get(4)?,
+            plays: r.get(5)?,
+            last_seen_at: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
 /// A media server account with a few facts about it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,7 +35,6 @@ pub struct Asset {
 }
 
 #[rocket::get("/static/<path..>?<v>")]
-#[expect(clippy::needless_pass_by_value, reason = "Rocket hands path segments over by value")]
 pub fn asset(path: PathBuf, v: Option<&str>) -> Option<Asset> {
     let name = path.to_str()?;
     let file = Static::get(name)?;

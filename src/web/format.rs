@@ -3,6 +3,24 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+/// A number of milliseconds (or kbit/s), however many references deep: templates bind
+/// values by reference, Rust code passes them by value, and both call the same functions.
+pub trait Num {
+    fn get(&self) -> i64;
+}
+
+impl Num for i64 {
+    fn get(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T: Num + ?Sized> Num for &T {
+    fn get(&self) -> i64 {
+        (**self).get()
+    }
+}
+
 /// "Show · S01E03 · Title", "Artist · Title" or "Title (2010)".
 pub fn full_title(
     title: &str,
@@ -26,20 +44,20 @@ pub fn full_title(
 }
 
 /// A moment in the server's time zone (`TZ`, which Unraid sets): "2026-11-21 18:02".
-pub fn local_time(ms: i64) -> String {
-    Timestamp::from_millisecond(ms)
+pub fn local_time(ms: impl Num) -> String {
+    Timestamp::from_millisecond(ms.get())
         .map(|t| t.to_zoned(TimeZone::system()).strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
 /// RFC 3339 in UTC, to the second: what the API and CSV export speak.
-pub fn rfc3339(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).map(|t| format!("{t:.0}")).unwrap_or_default()
+pub fn rfc3339(ms: impl Num) -> String {
+    Timestamp::from_millisecond(ms.get()).map(|t| format!("{t:.0}")).unwrap_or_default()
 }
 
 /// A span for people: "45 s", "12 min", "1 h 05 min".
-pub fn duration(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
+pub fn duration(ms: impl Num) -> String {
+    let secs = ms.get().max(0) / 1000;
     match secs {
         s if s < 60 => format!("{s} s"),
         s if s < 3600 => format!("{} min", s / 60),
@@ -48,8 +66,8 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// A position in a video: "4:05" or "1:02:03".
-pub fn clock(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
+pub fn clock(ms: impl Num) -> String {
+    let secs = ms.get().max(0) / 1000;
     if secs >= 3600 {
         format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
     } else {
@@ -58,7 +76,8 @@ pub fn clock(ms: i64) -> String {
 }
 
 /// "850 kbit/s" or "12.4 Mbit/s".
-pub fn bandwidth(kbps: i64) -> String {
+pub fn bandwidth(kbps: impl Num) -> String {
+    let kbps = kbps.get();
     if kbps < 1000 {
         format!("{kbps} kbit/s")
     } else {
@@ -67,7 +86,8 @@ pub fn bandwidth(kbps: i64) -> String {
 }
 
 /// Whole percent of `part` in `total`, within 0..=100.
-pub fn percent(part: i64, total: i64) -> i64 {
+pub fn percent(part: impl Num, total: impl Num) -> i64 {
+    let (part, total) = (part.get(), total.get());
     if total <= 0 { 0 } else { (part.clamp(0, total) * 100) / total }
 }
 

@@ -1,12 +1,17 @@
 //! The web tier: Rocket routes per area, askama templates, htmx and the JSON API.
 
+pub mod api;
 pub mod assets;
 pub mod dashboard;
 pub mod format;
 pub mod health;
+pub mod history;
 pub mod htmx;
 pub mod layout;
+pub mod servers;
+pub mod sessions;
 pub mod settings;
+pub mod users;
 
 use std::time::Instant;
 
@@ -18,11 +23,34 @@ use rocket::response::content::RawHtml;
 use rocket::{Catcher, Data, Response, Route};
 
 use crate::config::Config;
+use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 
 /// Every route, mounted under the base path.
 pub fn routes() -> Vec<Route> {
-    rocket::routes![assets::asset, health::healthz, health::api_health, dashboard::index,]
+    let mut routes = api::routes();
+    routes.extend(rocket::routes![assets::asset, health::healthz, health::api_health]);
+    routes.extend(rocket::routes![dashboard::index, dashboard::events]);
+    routes.extend(rocket::routes![
+        sessions::stop_page,
+        sessions::terminate,
+        sessions::live_poster,
+        sessions::history_poster
+    ]);
+    routes.extend(rocket::routes![history::index, history::detail, history::csv]);
+    routes.extend(rocket::routes![users::index, users::detail]);
+    routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![
+        servers::list,
+        servers::edit,
+        servers::create,
+        servers::update,
+        servers::toggle,
+        servers::delete,
+        servers::test,
+        servers::poll_now
+    ]);
+    routes
 }
 
 /// With a base path, the bare root sends visitors to it (a LAN visitor typing the address).
@@ -42,6 +70,64 @@ pub fn catchers() -> Vec<Catcher> {
 /// Renders a template into an HTML response, turning a template failure into an `AppError`.
 pub fn render(template: &impl Template) -> AppResult<RawHtml<String>> {
     Ok(RawHtml(template.render()?))
+}
+
+/// A server-sent event stream that proxies must not buffer (nginx: `X-Accel-Buffering`).
+pub struct Sse<R>(pub R);
+
+impl<'r, 'o: 'r, R: rocket::response::Responder<'r, 'o>> rocket::response::Responder<'r, 'o>
+    for Sse<R>
+{
+    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'o> {
+        Response::build_from(self.0.respond_to(req)?)
+            .raw_header("X-Accel-Buffering", "no")
+            .raw_header("Cache-Control", "no-cache")
+            .ok()
+    }
+}
+
+/// The client's address (from a trusted proxy's header, or the socket).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for ClientAddr {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, Self::Error> {
+        rocket::request::Outcome::Success(ClientAddr(crate::auth::client_ip(req)))
+    }
+}
+
+/// Records a change in the audit log. A failure to record is logged, not raised: the
+/// change itself already happened.
+pub async fn audit(
+    db: &Db,
+    actor: &str,
+    action: &'static str,
+    target: &str,
+    details: serde_json::Value,
+    ip: Option<std::net::IpAddr>,
+) {
+    let (actor, target, ip) = (actor.to_owned(), target.to_owned(), ip.map(|i| i.to_string()));
+    let details = (!details.is_null()).then_some(details);
+    let result = db
+        .write(move |conn| {
+            db::audit::record(
+                conn,
+                &db::audit::NewEntry {
+                    actor: &actor,
+                    action,
+                    target: Some(&target),
+                    details,
+                    ip: ip.as_deref(),
+                },
+            )
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, action, "could not write the audit log");
+    }
 }
 
 /// True for requests under `{base}/api/`, which get JSON errors.

@@ -1,14 +1,21 @@
-//! Settings → General, and the settings area's shared pieces.
+//! Settings → General: what the environment set (read-only) and the tracking settings.
+
+use std::sync::Arc;
 
 use askama::Template;
 use rocket::State;
 use rocket::response::content::RawHtml;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, CsrfForm};
 use crate::config::Config;
+use crate::db::{self, Db};
 use crate::error::AppResult;
+use crate::poller::TrackingSettings;
+use crate::poller::control::Control;
+use crate::web::htmx::HxRequest;
 use crate::web::layout::Layout;
-use crate::web::render;
+use crate::web::servers::{Done, done};
+use crate::web::{ClientAddr, audit, render};
 
 #[derive(Template)]
 #[template(path = "settings/general.html")]
@@ -18,19 +25,63 @@ pub struct GeneralPage {
     data_dir: String,
     public_url: Option<String>,
     poll_seconds: u64,
+    confirm_seconds: u64,
+    tracking: TrackingSettings,
 }
 
 #[rocket::get("/settings")]
-pub fn general(
+pub async fn general(
     _admin: Admin,
     layout: Layout,
     config: &State<Config>,
+    db: &State<Db>,
 ) -> AppResult<RawHtml<String>> {
+    let tracking = db.read(TrackingSettings::load).await?;
     render(&GeneralPage {
         layout: layout.nav("settings"),
         tab: "general",
         data_dir: config.data_dir.display().to_string(),
         public_url: config.public_url.as_ref().map(ToString::to_string),
         poll_seconds: config.poll_interval.as_secs(),
+        confirm_seconds: config.confirm_window.as_secs(),
+        tracking,
     })
+}
+
+#[derive(Debug, rocket::FromForm)]
+pub struct TrackingForm {
+    watched_percent: u8,
+    stop_grace_minutes: u32,
+    resume_window_minutes: u32,
+}
+
+#[rocket::post("/settings/tracking", data = "<form>")]
+pub async fn save_tracking(
+    admin: Admin,
+    form: CsrfForm<TrackingForm>,
+    db: &State<Db>,
+    control: &State<Arc<Control>>,
+    hx: HxRequest,
+    ip: ClientAddr,
+    layout: Layout,
+) -> AppResult<Done> {
+    let f = form.0;
+    let settings = TrackingSettings {
+        watched_percent: f.watched_percent,
+        stop_grace_minutes: f.stop_grace_minutes,
+        resume_window_minutes: f.resume_window_minutes,
+    };
+    settings.validate()?;
+    db.write(move |conn| db::settings::put(conn, TrackingSettings::KEY, &settings)).await?;
+    audit(
+        db,
+        &admin.0.actor(),
+        "settings.tracking",
+        "settings:tracking",
+        serde_json::to_value(settings).unwrap_or_default(),
+        ip.0,
+    )
+    .await;
+    control.registry.changed();
+    Ok(done(&hx, format!("{}/settings", layout.base)))
 }

@@ -17,6 +17,18 @@
       try { localStorage.setItem("streamwarden-theme", next); } catch (e) { /* ignore */ }
       return;
     }
+    // "Stop stream": one dialog for every card (the cards are replaced live, a dialog
+    // inside one would vanish while the admin types).
+    var stop = event.target.closest("[data-stop]");
+    var stopDialog = document.getElementById("stop-dialog");
+    if (stop && stopDialog && stopDialog.showModal) {
+      event.preventDefault();
+      stopDialog.querySelector("input[name=play_id]").value = stop.getAttribute("data-stop");
+      var label = stopDialog.querySelector("[data-stop-label]");
+      if (label) label.textContent = stop.getAttribute("data-stop-title") || "";
+      stopDialog.showModal();
+      return;
+    }
     // <dialog> openers and closers: data-open-dialog="id", data-close-dialog.
     var opener = event.target.closest("[data-open-dialog]");
     if (opener) {
@@ -40,6 +52,15 @@
       event.stopImmediatePropagation();
     }
   }, true);
+
+  // A stop that went through closes its dialog.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target.closest && event.target.closest("#stop-form");
+    if (form && event.detail.successful) {
+      var dialog = form.closest("dialog");
+      if (dialog) dialog.close();
+    }
+  });
 
   // Clear the error slot when the user navigates or submits successfully.
   document.addEventListener("htmx:beforeRequest", function () {

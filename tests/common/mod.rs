@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod process;
+pub mod sim;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -15,7 +16,8 @@ use tempfile::TempDir;
 /// One application instance with its own data directory.
 pub struct TestEnv {
     pub client: Client,
-    pub dir: TempDir,
+    /// The temporary data directory, when the test did not bring its own.
+    pub dir: Option<TempDir>,
 }
 
 impl TestEnv {
@@ -26,11 +28,22 @@ impl TestEnv {
     /// An instance whose configuration `adjust` may change first.
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config::for_tests(dir.path());
+        let mut env = Self::build(dir.path(), adjust).await;
+        env.dir = Some(dir);
+        env
+    }
+
+    /// An instance on an existing data directory (a restart of an earlier instance).
+    pub async fn in_dir(data_dir: &std::path::Path) -> Self {
+        Self::build(data_dir, |_| {}).await
+    }
+
+    async fn build(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::for_tests(data_dir);
         adjust(&mut config);
         let app = streamwarden::prepare_for_tests(config).expect("app prepares");
         let client = Client::tracked(streamwarden::rocket(app)).await.expect("valid rocket");
-        Self { client, dir }
+        Self { client, dir: None }
     }
 
     pub fn db(&self) -> &Db {
@@ -39,6 +52,13 @@ impl TestEnv {
 
     pub fn config(&self) -> &Config {
         self.client.rocket().state::<Config>().expect("managed config")
+    }
+
+    pub fn control(&self) -> &std::sync::Arc<streamwarden::poller::control::Control> {
+        self.client
+            .rocket()
+            .state::<std::sync::Arc<streamwarden::poller::control::Control>>()
+            .expect("managed control")
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -58,12 +78,50 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        let req =
+            self.client.patch(path.to_owned()).header(ContentType::JSON).body(body.to_string());
+        Reply::read(req.dispatch().await).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::read(self.client.delete(path.to_owned()).dispatch().await).await
+    }
+
+    /// A url-encoded form post, as a browser sends it without htmx.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let req =
+            self.client.post(path.to_owned()).header(ContentType::Form).body(form_body(fields));
+        Reply::read(req.dispatch().await).await
+    }
+
+    /// A url-encoded form post, as htmx sends it.
+    pub async fn post_form_htmx(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let req = self
+            .client
+            .post(path.to_owned())
+            .header(ContentType::Form)
+            .header(Header::new("HX-Request", "true"))
+            .body(form_body(fields));
+        Reply::read(req.dispatch().await).await
+    }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://x/").expect("static");
+    url.query_pairs_mut().extend_pairs(fields);
+    url.query().unwrap_or_default().to_owned()
+}
+
 /// A response read to the end, with helpers to look into it.
 #[derive(Debug)]
 pub struct Reply {
     pub status: Status,
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossy for binary bodies: see `bytes`).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -71,8 +129,9 @@ impl Reply {
         let status = res.status();
         let headers =
             res.headers().iter().map(|h| (h.name().to_string(), h.value().to_string())).collect();
-        let body = res.into_string().await.unwrap_or_default();
-        Self { status, headers, body }
+        let bytes = res.into_bytes().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        Self { status, headers, body, bytes }
     }
 
     /// The first value of header `name` (case-insensitive).

@@ -1,0 +1,57 @@
+//! The JSON API v1 (DESIGN.md section 5): a stable contract for scripts and Home
+//! Assistant. Times are RFC 3339 UTC, durations milliseconds, errors
+//! `{"error": {"code", "message"}}`. Extend freely; rename nothing.
+
+pub mod history;
+pub mod servers;
+pub mod sessions;
+pub mod users;
+
+use rocket::Route;
+use rocket::http::ContentType;
+use rocket::serde::json::Json;
+
+use crate::auth::ApiViewer;
+use crate::error::{AppError, AppResult};
+
+pub fn routes() -> Vec<Route> {
+    rocket::routes![
+        openapi,
+        servers::list,
+        servers::create,
+        servers::get,
+        servers::update,
+        servers::delete,
+        servers::test,
+        sessions::list,
+        sessions::terminate,
+        sessions::poll,
+        history::list,
+        users::list,
+        users::get,
+    ]
+}
+
+/// The OpenAPI 3 description of this API.
+#[rocket::get("/api/v1/openapi.json")]
+pub fn openapi(_caller: ApiViewer) -> (ContentType, &'static str) {
+    (ContentType::JSON, include_str!("openapi.json"))
+}
+
+/// A JSON body, or a validation error saying what is wrong with it.
+pub fn body<T>(data: Result<Json<T>, rocket::serde::json::Error<'_>>) -> AppResult<T> {
+    match data {
+        Ok(Json(value)) => Ok(value),
+        Err(rocket::serde::json::Error::Io(e)) => {
+            Err(AppError::validation("body", format!("could not be read: {e}")))
+        }
+        Err(rocket::serde::json::Error::Parse(_, e)) => {
+            Err(AppError::validation("body", format!("not the expected JSON: {e}")))
+        }
+    }
+}
+
+/// RFC 3339 for an optional time.
+pub fn time(ms: Option<i64>) -> Option<String> {
+    ms.map(crate::web::format::rfc3339)
+}

@@ -1,0 +1,278 @@
+//! `/api/v1/servers`: the media servers. The token is accepted, never returned.
+
+use std::sync::Arc;
+
+use rocket::State;
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{body, time};
+use crate::auth::ApiAdmin;
+use crate::crypto::SecretBox;
+use crate::db::servers::{self, ServerInput, ServerRow, TOKEN_PURPOSE};
+use crate::db::{self, Db};
+use crate::error::{AppError, AppResult};
+use crate::media::Connection;
+use crate::poller::control::Control;
+use crate::poller::live::ServerStatus;
+use crate::web::servers::{check, test_connection};
+use crate::web::{ClientAddr, audit};
+
+#[derive(Serialize)]
+pub struct ServerJson {
+    id: i64,
+    name: String,
+    kind: &'static str,
+    url: String,
+    enabled: bool,
+    verify_tls: bool,
+    machine_id: Option<String>,
+    product_name: Option<String>,
+    version: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    health: HealthJson,
+}
+
+#[derive(Serialize)]
+pub struct HealthJson {
+    /// `ok`, `failing`, `unknown` (not polled yet) or `disabled`.
+    status: &'static str,
+    last_ok_at: Option<String>,
+    last_error_at: Option<String>,
+    last_error: Option<String>,
+    consecutive_failures: i64,
+}
+
+fn json(row: ServerRow, live: Option<&ServerStatus>) -> ServerJson {
+    let failures = live.map_or(row.consecutive_failures, |l| l.consecutive_failures);
+    let last_ok = live.and_then(|l| l.last_ok_at).or(row.last_ok_at);
+    let status = match (row.enabled, failures, last_ok) {
+        (false, _, _) => "disabled",
+        (true, f, _) if f > 0 => "failing",
+        (true, _, Some(_)) => "ok",
+        (true, _, None) => "unknown",
+    };
+    ServerJson {
+        health: HealthJson {
+            status,
+            last_ok_at: time(last_ok),
+            last_error_at: time(live.and_then(|l| l.last_error_at).or(row.last_error_at)),
+            last_error: live.and_then(|l| l.last_error.clone()).or(row.last_error.clone()),
+            consecutive_failures: failures,
+        },
+        id: row.id,
+        name: row.name,
+        kind: row.kind.as_str(),
+        url: row.url,
+        enabled: row.enabled,
+        verify_tls: row.verify_tls,
+        machine_id: row.machine_id,
+        product_name: row.product_name,
+        version: row.version,
+        created_at: time(Some(row.created_at)),
+        updated_at: time(Some(row.updated_at)),
+    }
+}
+
+fn with_health(row: ServerRow, control: &Control) -> ServerJson {
+    let live = control.live();
+    let status = live.servers.iter().find(|s| s.id == row.id);
+    json(row, status)
+}
+
+#[rocket::get("/api/v1/servers")]
+pub async fn list(
+    _caller: ApiAdmin,
+    db: &State<Db>,
+    control: &State<Arc<Control>>,
+) -> AppResult<Json<Vec<ServerJson>>> {
+    let rows = db.read(servers::list).await?;
+    Ok(Json(rows.into_iter().map(|r| with_health(r, control)).collect()))
+}
+
+#[rocket::get("/api/v1/servers/<id>")]
+pub async fn get(
+    _caller: ApiAdmin,
+    id: i64,
+    db: &State<Db>,
+    control: &State<Arc<Control>>,
+) -> AppResult<Json<ServerJson>> {
+    let row = db
+        .read(move |conn| servers::get(conn, id))
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
+    Ok(Json(with_health(row, control)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewServer {
+    name: String,
+    kind: String,
+    url: String,
+    token: String,
+    enabled: Option<bool>,
+    verify_tls: Option<bool>,
+}
+
+#[rocket::post("/api/v1/servers", format = "json", data = "<data>")]
+pub async fn create(
+    caller: ApiAdmin,
+    data: Result<Json<NewServer>, rocket::serde::json::Error<'_>>,
+    db: &State<Db>,
+    secrets: &State<SecretBox>,
+    control: &State<Arc<Control>>,
+    ip: ClientAddr,
+) -> AppResult<(Status, Json<ServerJson>)> {
+    let new = body(data)?;
+    let (name, kind, url, token) = check(&new.name, &new.kind, &new.url, Some(&new.token), true)?;
+    let input = ServerInput {
+        name,
+        kind,
+        url,
+        token_sealed: secrets.seal(TOKEN_PURPOSE, &token.unwrap_or_default()),
+        enabled: new.enabled.unwrap_or(true),
+        verify_tls: new.verify_tls.unwrap_or(true),
+    };
+    let row = db.write(move |conn| servers::insert(conn, &input, db::now_ms())).await?;
+    audit(
+        db,
+        &caller.0.actor(),
+        "server.create",
+        &format!("server:{}", row.id),
+        serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url}),
+        ip.0,
+    )
+    .await;
+    control.registry.changed();
+    Ok((Status::Created, Json(with_health(row, control))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    name: Option<String>,
+    kind: Option<String>,
+    url: Option<String>,
+    token: Option<String>,
+    enabled: Option<bool>,
+    verify_tls: Option<bool>,
+}
+
+#[rocket::patch("/api/v1/servers/<id>", format = "json", data = "<data>")]
+pub async fn update(
+    caller: ApiAdmin,
+    id: i64,
+    data: Result<Json<ServerPatch>, rocket::serde::json::Error<'_>>,
+    db: &State<Db>,
+    secrets: &State<SecretBox>,
+    control: &State<Arc<Control>>,
+    ip: ClientAddr,
+) -> AppResult<Json<ServerJson>> {
+    let patch = body(data)?;
+    let row = db
+        .read(move |conn| servers::get(conn, id))
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
+    let kind = patch.kind.clone().unwrap_or_else(|| row.kind.as_str().to_owned());
+    let (name, kind, url, token) = check(
+        patch.name.as_deref().unwrap_or(&row.name),
+        &kind,
+        patch.url.as_deref().unwrap_or(&row.url),
+        patch.token.as_deref(),
+        false,
+    )?;
+    if patch.token.is_some() && token.is_none() {
+        return Err(AppError::validation(
+            "token",
+            "must not be empty (leave it out to keep the stored one)",
+        ));
+    }
+    let input = ServerInput {
+        name,
+        kind,
+        url,
+        token_sealed: token
+            .as_deref()
+            .map_or(row.token_sealed.clone(), |t| secrets.seal(TOKEN_PURPOSE, t)),
+        enabled: patch.enabled.unwrap_or(row.enabled),
+        verify_tls: patch.verify_tls.unwrap_or(row.verify_tls),
+    };
+    let row = db
+        .write(move |conn| servers::update(conn, id, &input, db::now_ms()))
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
+    let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "token_changed": token.is_some()});
+    audit(db, &caller.0.actor(), "server.update", &format!("server:{id}"), details, ip.0).await;
+    control.registry.changed();
+    Ok(Json(with_health(row, control)))
+}
+
+#[rocket::delete("/api/v1/servers/<id>")]
+pub async fn delete(
+    caller: ApiAdmin,
+    id: i64,
+    db: &State<Db>,
+    control: &State<Arc<Control>>,
+    ip: ClientAddr,
+) -> AppResult<Status> {
+    if !db.write(move |conn| servers::soft_delete(conn, id, db::now_ms())).await? {
+        return Err(AppError::not_found(format!("server {id}")));
+    }
+    audit(
+        db,
+        &caller.0.actor(),
+        "server.delete",
+        &format!("server:{id}"),
+        serde_json::Value::Null,
+        ip.0,
+    )
+    .await;
+    control.registry.changed();
+    Ok(Status::NoContent)
+}
+
+#[derive(Serialize)]
+pub struct TestJson {
+    ok: bool,
+    name: Option<String>,
+    version: Option<String>,
+    machine_id: Option<String>,
+}
+
+/// Tests the stored connection; remembers the server's name and version when it answers.
+#[rocket::post("/api/v1/servers/<id>/test")]
+pub async fn test(
+    _caller: ApiAdmin,
+    id: i64,
+    db: &State<Db>,
+    control: &State<Arc<Control>>,
+) -> AppResult<Json<TestJson>> {
+    let row = db
+        .read(move |conn| servers::get(conn, id))
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
+    let connection: Connection = control.registry.connection(&row)?;
+    let identity = test_connection(&connection)
+        .await
+        .map_err(|message| AppError::Upstream { server: row.name.clone(), message })?;
+    let stored = identity.clone();
+    db.write(move |conn| {
+        servers::set_identity(
+            conn,
+            id,
+            stored.machine_id.as_deref(),
+            stored.name.as_deref(),
+            stored.version.as_deref(),
+        )
+    })
+    .await?;
+    Ok(Json(TestJson {
+        ok: true,
+        name: identity.name,
+        version: identity.version,
+        machine_id: identity.machine_id,
+    }))
+}
