@@ -109,6 +109,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(config)
         .manage(db)
         .manage(secrets)
+        .manage(auth::Auth::new())
         .manage(Arc::clone(&tasks))
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)

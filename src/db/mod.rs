@@ -5,8 +5,12 @@
 //! connections, which WAL lets run beside the writer. Every call runs on tokio's blocking
 //! pool, so a slow query never stalls the async executor.
 
+pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod migrations;
+pub mod oidc_flows;
+pub mod sessions;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -176,7 +180,15 @@ pub fn now_ms() -> i64 {
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]
 pub(crate) fn all_statements() -> Vec<&'static str> {
-    [settings::STATEMENTS, audit::STATEMENTS].concat()
+    [
+        settings::STATEMENTS,
+        audit::STATEMENTS,
+        accounts::STATEMENTS,
+        sessions::STATEMENTS,
+        api_keys::STATEMENTS,
+        oidc_flows::STATEMENTS,
+    ]
+    .concat()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The web tier: Rocket routes per area, askama templates, htmx and the JSON API.
 
 pub mod assets;
+pub mod auth;
 pub mod dashboard;
 pub mod health;
 pub mod htmx;
@@ -21,7 +22,10 @@ use crate::error::{AppError, AppResult};
 
 /// Every route, mounted under the base path.
 pub fn routes() -> Vec<Route> {
-    rocket::routes![assets::asset, health::healthz, health::api_health, dashboard::index,]
+    let mut routes =
+        rocket::routes![assets::asset, health::healthz, health::api_health, dashboard::index,];
+    routes.extend(auth::routes());
+    routes
 }
 
 /// With a base path, the bare root sends visitors to it (a LAN visitor typing the address).
@@ -35,7 +39,10 @@ fn to_base_path(config: &rocket::State<Config>) -> rocket::response::Redirect {
 }
 
 pub fn catchers() -> Vec<Catcher> {
-    rocket::catchers![not_found, unprocessable, default_catcher]
+    let mut catchers = rocket::catchers![not_found, unprocessable, default_catcher];
+    // 401 and 403: to the sign-in page, or an error naming why (see auth::catchers).
+    catchers.extend(crate::auth::catchers::catchers());
+    catchers
 }
 
 /// Renders a template into an HTML response, turning a template failure into an `AppError`.

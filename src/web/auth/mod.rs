@@ -1,0 +1,5 @@
+//! Sign-in pages and account settings.
+
+pub fn routes() -> Vec<rocket::Route> {
+    vec![]
+}
