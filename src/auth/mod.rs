@@ -253,6 +253,25 @@ pub struct Csrf;
 #[derive(Debug)]
 pub struct CsrfForm<T>(pub T);
 
+/// A form without fields of its own, for [`CsrfForm<NoFields>`] on buttons.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFields;
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for NoFields {
+    type Context = ();
+
+    fn init(_: rocket::form::Options) {}
+
+    fn push_value((): &mut (), _: rocket::form::ValueField<'r>) {}
+
+    async fn push_data((): &mut (), _: rocket::form::DataField<'r, '_>) {}
+
+    fn finalize((): ()) -> rocket::form::Result<'r, Self> {
+        Ok(NoFields)
+    }
+}
+
 /// Why a guard refused, for the catcher that answers (see [`catchers`]).
 struct GuardFailure(std::sync::Mutex<Option<String>>);
 

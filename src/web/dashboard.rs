@@ -3,6 +3,7 @@
 use askama::Template;
 use rocket::response::content::RawHtml;
 
+use crate::auth::Viewer;
 use crate::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::render;
@@ -14,6 +15,6 @@ pub struct DashboardPage {
 }
 
 #[rocket::get("/")]
-pub fn index(layout: Layout) -> AppResult<RawHtml<String>> {
+pub fn index(_viewer: Viewer, layout: Layout) -> AppResult<RawHtml<String>> {
     render(&DashboardPage { layout: layout.nav("dashboard") })
 }

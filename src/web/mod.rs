@@ -57,7 +57,9 @@ pub fn is_api_request(req: &Request<'_>) -> bool {
 }
 
 #[rocket::catch(404)]
-fn not_found(req: &Request<'_>) -> AppError {
+async fn not_found(req: &Request<'_>) -> AppError {
+    // No guard ran for an unknown path: look the user up so the page keeps its navigation.
+    let _ = crate::auth::current_user(req).await;
     if is_api_request(req) {
         AppError::not_found("API endpoint")
     } else {
