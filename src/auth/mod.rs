@@ -392,8 +392,8 @@ impl<'r> FromRequest<'r> for Csrf {
     }
 }
 
-/// The request body of a [`CsrfForm`], kept for the request's lifetime.
-struct FormBody(String);
+/// The decoded fields of a [`CsrfForm`]'s body, kept for the request's lifetime.
+struct FormFields(Vec<(String, String)>);
 
 #[rocket::async_trait]
 impl<'r, T: FromForm<'r> + Send + 'r> FromData<'r> for CsrfForm<T> {
@@ -402,6 +402,7 @@ impl<'r, T: FromForm<'r> + Send + 'r> FromData<'r> for CsrfForm<T> {
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> DataOutcome<'r, Self> {
         use rocket::data::ToByteUnit as _;
         use rocket::form::error::ErrorKind;
+        use rocket::http::RawStr;
 
         if req.content_type().is_none_or(|ct| !ct.is_form()) {
             return DataOutcome::Forward((data, Status::UnsupportedMediaType));
@@ -416,23 +417,36 @@ impl<'r, T: FromForm<'r> + Send + 'r> FromData<'r> for CsrfForm<T> {
                 return DataOutcome::Error((Status::PayloadTooLarge, e.into()));
             }
             Err(e) => {
-                return DataOutcome::Error((
-                    Status::BadRequest,
-                    rocket::form::Error::from(e).into(),
-                ));
+                return DataOutcome::Error((Status::BadRequest, rocket::form::Error::from(e).into()));
             }
         };
-        let body: &'r str = &req.local_cache(|| FormBody(body)).0;
+        let decode = |s: &str| RawStr::new(s).url_decode_lossy().into_owned();
+        let fields = &req
+            .local_cache(|| {
+                FormFields(
+                    Form::values(&body).map(|f| (decode(f.name.source()), decode(f.value))).collect(),
+                )
+            })
+            .0;
 
-        let field = Form::<()>::values(body).find(|f| f.name == "csrf").map(|f| f.value);
+        let field = fields.iter().find(|(name, _)| name == "csrf").map(|(_, v)| v.as_str());
         let header = req.headers().get_one(request::CSRF_HEADER);
         if let Err(message) = request::check_csrf(req, field.or(header)).await {
             note_refusal(req, message);
             let e = rocket::form::Error::validation(message).with_name("csrf");
             return DataOutcome::Error((Status::Forbidden, e.into()));
         }
-        match Form::<rocket::form::Lenient<T>>::parse(body) {
-            Ok(value) => DataOutcome::Success(CsrfForm(value.into_inner())),
+        // Lenient: unknown fields (csrf among them) are ignored, missing ones default.
+        let mut context = T::init(rocket::form::Options::Lenient);
+        for (name, value) in fields.iter().filter(|(name, _)| name != "csrf") {
+            let field = rocket::form::ValueField {
+                name: rocket::form::name::NameView::new(name.as_str()),
+                value: value.as_str(),
+            };
+            T::push_value(&mut context, field);
+        }
+        match T::finalize(context) {
+            Ok(value) => DataOutcome::Success(CsrfForm(value)),
             Err(errors) => DataOutcome::Error((Status::UnprocessableEntity, errors)),
         }
     }
