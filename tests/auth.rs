@@ -9,7 +9,12 @@ use streamwarden::auth::session::{CSRF_COOKIE, SESSION_COOKIE};
 
 /// Posts an anonymous form the way a browser does after loading `page`: with the page's
 /// CSRF cookie and field.
-async fn post_anonymous(env: &TestEnv, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+async fn post_anonymous(
+    env: &TestEnv,
+    page_path: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Reply {
     let page = env.anon().get(page_path).await;
     let cookie = page.set_cookie(CSRF_COOKIE).expect("CSRF cookie on the page");
     let csrf = csrf_of(&page);
@@ -48,19 +53,37 @@ async fn first_visit_creates_the_admin() {
     assert!(setup.body.contains("STREAMWARDEN_OIDC_ISSUER"), "explains single sign-on");
 
     // Bad input keeps what was typed and says what is wrong.
-    let bad = post_anonymous(&env, "/setup", "/setup", &[("username", "owner"), ("password", "short"), ("confirm", "short")]).await;
+    let bad = post_anonymous(
+        &env,
+        "/setup",
+        "/setup",
+        &[("username", "owner"), ("password", "short"), ("confirm", "short")],
+    )
+    .await;
     assert_eq!(bad.status, Status::BadRequest);
     assert!(bad.text(".alert-error p").contains("at least 8 characters"), "{}", bad.body);
     assert_eq!(bad.attrs("#username", "value"), ["owner"]);
     assert_eq!(bad.attrs("#password[aria-invalid=true]", "id"), ["password"]);
 
-    let ok = post_anonymous(&env, "/setup", "/setup", &[("username", "owner"), ("password", "a long secret"), ("confirm", "a long secret")]).await;
+    let ok = post_anonymous(
+        &env,
+        "/setup",
+        "/setup",
+        &[("username", "owner"), ("password", "a long secret"), ("confirm", "a long secret")],
+    )
+    .await;
     assert_eq!((ok.status, ok.location()), (Status::SeeOther, Some("/")), "{}", ok.body);
     let line = ok.set_cookie_line(SESSION_COOKIE).expect("session cookie");
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Lax") && line.contains("Path=/"), "{line}");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Lax") && line.contains("Path=/"),
+        "{line}"
+    );
     assert!(!line.contains("Secure"), "plain http on a LAN: no Secure flag ({line})");
     let token = ok.set_cookie(SESSION_COOKIE).unwrap();
-    let home = Reply::read(env.client.get("/").cookie(Cookie::new(SESSION_COOKIE, token.clone())).dispatch().await).await;
+    let home = Reply::read(
+        env.client.get("/").cookie(Cookie::new(SESSION_COOKIE, token.clone())).dispatch().await,
+    )
+    .await;
     assert_eq!(home.status, Status::Ok);
     assert_eq!(home.text(".topbar-user .user-name"), "owner");
     assert_eq!(home.text(".topbar-user .user-role"), "admin");
@@ -68,7 +91,13 @@ async fn first_visit_creates_the_admin() {
     // The token is stored hashed; the password as argon2id.
     let (hash, stored): (String, String) = env
         .db()
-        .read(|c| Ok(c.query_row("SELECT token_hash, (SELECT password_hash FROM accounts) FROM sessions", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT token_hash, (SELECT password_hash FROM accounts) FROM sessions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
         .await
         .unwrap();
     assert_ne!(hash, token);
@@ -77,7 +106,13 @@ async fn first_visit_creates_the_admin() {
 
     // Setup is over: a second one is refused and the page sends to sign-in.
     assert_eq!(env.anon().get("/setup").await.location(), Some("/login"));
-    let again = post_anonymous(&env, "/login", "/setup", &[("username", "evil"), ("password", "a long secret"), ("confirm", "a long secret")]).await;
+    let again = post_anonymous(
+        &env,
+        "/login",
+        "/setup",
+        &[("username", "evil"), ("password", "a long secret"), ("confirm", "a long secret")],
+    )
+    .await;
     assert_eq!(again.status, Status::Conflict);
     assert_eq!(audit_actions(&env).await, ["setup.admin_created"]);
 }
@@ -85,22 +120,57 @@ async fn first_visit_creates_the_admin() {
 #[rocket::async_test]
 async fn password_sign_in_rate_limit_and_sign_out() {
     let env = TestEnv::anonymous().await;
-    let wrong = post_anonymous(&env, "/login", "/login", &[("username", ADMIN.0), ("password", "wrong password")]).await;
+    let wrong = post_anonymous(
+        &env,
+        "/login",
+        "/login",
+        &[("username", ADMIN.0), ("password", "wrong password")],
+    )
+    .await;
     assert_eq!(wrong.status, Status::Unauthorized);
     assert_eq!(wrong.text("#login-error p"), "Wrong username or password.");
     assert_eq!(wrong.attrs("#username", "value"), [ADMIN.0], "the username is kept");
-    let unknown = post_anonymous(&env, "/login", "/login", &[("username", "nobody"), ("password", "wrong password")]).await;
-    assert_eq!(unknown.text("#login-error p"), "Wrong username or password.", "no account enumeration");
+    let unknown = post_anonymous(
+        &env,
+        "/login",
+        "/login",
+        &[("username", "nobody"), ("password", "wrong password")],
+    )
+    .await;
+    assert_eq!(
+        unknown.text("#login-error p"),
+        "Wrong username or password.",
+        "no account enumeration"
+    );
 
-    let ok = post_anonymous(&env, "/login?next=/account", "/login", &[("username", "ADMIN"), ("password", ADMIN.1), ("next", "/account")]).await;
+    let ok = post_anonymous(
+        &env,
+        "/login?next=/account",
+        "/login",
+        &[("username", "ADMIN"), ("password", ADMIN.1), ("next", "/account")],
+    )
+    .await;
     assert_eq!((ok.status, ok.location()), (Status::SeeOther, Some("/account")));
     let token = ok.set_cookie(SESSION_COOKIE).unwrap();
     // An open redirect is not possible through `next`.
-    let evil = post_anonymous(&env, "/login", "/login", &[("username", ADMIN.0), ("password", ADMIN.1), ("next", "//evil.example/")]).await;
+    let evil = post_anonymous(
+        &env,
+        "/login",
+        "/login",
+        &[("username", ADMIN.0), ("password", ADMIN.1), ("next", "//evil.example/")],
+    )
+    .await;
     assert_eq!(evil.location(), Some("/"));
 
     // Sign-out ends the session on the server: the old cookie no longer works.
-    let me = Reply::read(env.client.get("/account").cookie(Cookie::new(SESSION_COOKIE, token.clone())).dispatch().await).await;
+    let me = Reply::read(
+        env.client
+            .get("/account")
+            .cookie(Cookie::new(SESSION_COOKIE, token.clone()))
+            .dispatch()
+            .await,
+    )
+    .await;
     let csrf = csrf_of(&me);
     let out = Reply::read(
         env.client
@@ -114,16 +184,31 @@ async fn password_sign_in_rate_limit_and_sign_out() {
     .await;
     assert_eq!(out.location(), Some("/login?signed_out=true"));
     assert_eq!(out.set_cookie(SESSION_COOKIE).as_deref(), Some(""), "cookie removed");
-    let after = Reply::read(env.client.get("/account").cookie(Cookie::new(SESSION_COOKIE, token)).dispatch().await).await;
+    let after = Reply::read(
+        env.client.get("/account").cookie(Cookie::new(SESSION_COOKIE, token)).dispatch().await,
+    )
+    .await;
     assert_eq!(after.location(), Some("/login?next=/account"));
 
     // Ten failures lock the account for a while, with a clear message, even for the right password.
     for _ in 0..10 {
-        post_anonymous(&env, "/login", "/login", &[("username", ADMIN.0), ("password", "still wrong")]).await;
+        post_anonymous(
+            &env,
+            "/login",
+            "/login",
+            &[("username", ADMIN.0), ("password", "still wrong")],
+        )
+        .await;
     }
-    let locked = post_anonymous(&env, "/login", "/login", &[("username", ADMIN.0), ("password", ADMIN.1)]).await;
+    let locked =
+        post_anonymous(&env, "/login", "/login", &[("username", ADMIN.0), ("password", ADMIN.1)])
+            .await;
     assert_eq!(locked.status, Status::TooManyRequests);
-    assert!(locked.text("#login-error p").starts_with("Too many failed sign-ins. Wait "), "{}", locked.body);
+    assert!(
+        locked.text("#login-error p").starts_with("Too many failed sign-ins. Wait "),
+        "{}",
+        locked.body
+    );
     assert!(locked.header("Retry-After").is_some_and(|s| s.parse::<u64>().unwrap() > 0));
     let actions = audit_actions(&env).await;
     assert_eq!(actions.iter().filter(|a| *a == "login.failed").count(), 12);
@@ -136,7 +221,13 @@ async fn csrf_less_cross_origin_and_replayed_requests_are_refused() {
     let me = env.session.clone().unwrap();
     let keys = |env: &TestEnv| {
         let db = env.db().clone();
-        async move { db.read(|c| Ok(c.query_row("SELECT count(*) FROM api_keys", [], |r| r.get::<_, i64>(0))?)).await.unwrap() }
+        async move {
+            db.read(|c| {
+                Ok(c.query_row("SELECT count(*) FROM api_keys", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap()
+        }
     };
     let post = |csrf: Option<&str>, origin: Option<&str>, session: &common::Session| {
         let mut fields = vec![("name", "ci"), ("scope", "read")];
@@ -168,7 +259,9 @@ async fn csrf_less_cross_origin_and_replayed_requests_are_refused() {
     }
     assert_eq!(keys(&env).await, 0);
     // Our own origin, on plain http by IP: accepted.
-    let ok = Reply::read(post(Some(&me.csrf), Some("http://192.168.1.5:8484"), &me).dispatch().await).await;
+    let ok =
+        Reply::read(post(Some(&me.csrf), Some("http://192.168.1.5:8484"), &me).dispatch().await)
+            .await;
     assert_eq!(ok.status, Status::Ok, "{}", ok.body);
     let key = ok.attrs("#new-key input", "value").pop().expect("the key is shown once");
     assert!(key.starts_with("sw_"));
@@ -203,13 +296,19 @@ async fn csrf_less_cross_origin_and_replayed_requests_are_refused() {
 
 #[rocket::async_test]
 async fn api_keys_are_scoped_and_the_environment_key_is_admin() {
-    let env = TestEnv::with_config(|c| c.api_key = Some(streamwarden::config::Secret::new("env-key-0123456789abcdef"))).await;
+    let env = TestEnv::with_config(|c| {
+        c.api_key = Some(streamwarden::config::Secret::new("env-key-0123456789abcdef"));
+    })
+    .await;
     let read = env.api_key(false).await;
     let me = env.with_key(&read).get("/api/v1/me").await;
     assert_eq!(me.json()["role"], "read");
     let list = env.with_key(&read).get("/api/v1/api-keys").await;
     assert_eq!(list.status, Status::Forbidden);
-    assert_eq!(list.json()["error"]["message"], "This API key is read-only; this needs an admin key.");
+    assert_eq!(
+        list.json()["error"]["message"],
+        "This API key is read-only; this needs an admin key."
+    );
     let env_key = env.with_key("env-key-0123456789abcdef").get("/api/v1/api-keys").await;
     assert_eq!(env_key.status, Status::Ok);
     assert!(!env_key.body.contains(&read), "keys are never shown again");
@@ -220,21 +319,47 @@ async fn api_keys_are_scoped_and_the_environment_key_is_admin() {
     let none = env.anon().get("/api/v1/me").await;
     assert_eq!(none.status, Status::Unauthorized);
     // X-Api-Key works as well as Bearer; last use is recorded.
-    let r = Reply::read(env.client.get("/api/v1/me").header(Header::new("X-Api-Key", read.clone())).dispatch().await).await;
+    let r = Reply::read(
+        env.client
+            .get("/api/v1/me")
+            .header(Header::new("X-Api-Key", read.clone()))
+            .dispatch()
+            .await,
+    )
+    .await;
     assert_eq!(r.status, Status::Ok);
-    let used: Option<i64> = env.db().read(|c| Ok(c.query_row("SELECT max(last_used_at) FROM api_keys", [], |r| r.get(0))?)).await.unwrap();
+    let used: Option<i64> = env
+        .db()
+        .read(|c| Ok(c.query_row("SELECT max(last_used_at) FROM api_keys", [], |r| r.get(0))?))
+        .await
+        .unwrap();
     assert!(used.is_some());
 }
 
 #[rocket::async_test]
 async fn accounts_are_managed_and_the_last_admin_is_kept() {
     let env = TestEnv::new().await;
-    let bad = env.post_form("/settings/accounts", &[("username", "has space"), ("password", ""), ("role", "viewer")]).await;
+    let bad = env
+        .post_form(
+            "/settings/accounts",
+            &[("username", "has space"), ("password", ""), ("role", "viewer")],
+        )
+        .await;
     assert_eq!(bad.status, Status::BadRequest);
     assert_eq!(bad.attrs("#new-username", "value"), ["has space"], "input kept");
-    let created = env.post_form("/settings/accounts", &[("username", "kid"), ("password", "kids password"), ("role", "viewer")]).await;
+    let created = env
+        .post_form(
+            "/settings/accounts",
+            &[("username", "kid"), ("password", "kids password"), ("role", "viewer")],
+        )
+        .await;
     assert_eq!(created.location(), Some("/settings/accounts?done=created"));
-    let dup = env.post_form("/settings/accounts", &[("username", "KID"), ("password", ""), ("role", "viewer")]).await;
+    let dup = env
+        .post_form(
+            "/settings/accounts",
+            &[("username", "KID"), ("password", ""), ("role", "viewer")],
+        )
+        .await;
     assert_eq!(dup.status, Status::Conflict);
 
     let admin_id = env.admin_id.unwrap().to_string();
@@ -242,12 +367,23 @@ async fn accounts_are_managed_and_the_last_admin_is_kept() {
         let r = env.post_form(&format!("/settings/accounts/{admin_id}/{action}"), &[]).await;
         assert_eq!(r.status, Status::Conflict, "{action} yourself");
     }
-    let demote = env.post_form(&format!("/settings/accounts/{admin_id}"), &[("role", "viewer"), ("media_user_id", "")]).await;
+    let demote = env
+        .post_form(
+            &format!("/settings/accounts/{admin_id}"),
+            &[("role", "viewer"), ("media_user_id", "")],
+        )
+        .await;
     assert_eq!(demote.status, Status::Conflict);
     assert!(demote.text("#accounts-error p").contains("last admin"));
 
     // Disabling signs the account out at once.
-    let kid_id: i64 = env.db().read(|c| Ok(c.query_row("SELECT id FROM accounts WHERE username = 'kid'", [], |r| r.get(0))?)).await.unwrap();
+    let kid_id: i64 = env
+        .db()
+        .read(|c| {
+            Ok(c.query_row("SELECT id FROM accounts WHERE username = 'kid'", [], |r| r.get(0))?)
+        })
+        .await
+        .unwrap();
     let kid = env.session_for(kid_id).await;
     assert_eq!(env.as_(&kid).get("/account").await.status, Status::Ok);
     env.post_form(&format!("/settings/accounts/{kid_id}/disable"), &[]).await;
@@ -257,7 +393,11 @@ async fn accounts_are_managed_and_the_last_admin_is_kept() {
     assert_eq!(page.text(".alert-ok"), "Account disabled and signed out.");
     let audit = env.get("/settings/audit").await;
     let actions = audit.texts("#audit tbody td[data-label=What]");
-    assert!(actions.contains(&"account.create".to_owned()) && actions.contains(&"account.disable".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"account.create".to_owned())
+            && actions.contains(&"account.disable".to_owned()),
+        "{actions:?}"
+    );
     assert!(!audit.body.contains("kids password"), "no secret in the audit log");
 }
 
@@ -270,7 +410,10 @@ async fn cookies_follow_the_public_url_and_base_path() {
     .await;
     let r = env.anon().get("/sw/login").await;
     let line = r.set_cookie_line(CSRF_COOKIE).unwrap().to_owned();
-    assert!(line.contains("Secure") && line.contains("Path=/sw") && line.contains("HttpOnly"), "{line}");
+    assert!(
+        line.contains("Secure") && line.contains("Path=/sw") && line.contains("HttpOnly"),
+        "{line}"
+    );
     assert_eq!(env.anon().get("/sw/account").await.location(), Some("/sw/login?next=/sw/account"));
     let hx = env.anon().get_htmx("/sw/account").await;
     assert_eq!(hx.header("HX-Redirect"), Some("/sw/login?next=/sw/account"));
@@ -285,7 +428,13 @@ async fn demo_mode_offers_a_one_click_admin() {
     assert_eq!(r.location(), Some("/"));
     let (role, hash): (String, Option<String>) = env
         .db()
-        .read(|c| Ok(c.query_row("SELECT role, password_hash FROM accounts WHERE username = 'demo'", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT role, password_hash FROM accounts WHERE username = 'demo'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
         .await
         .unwrap();
     assert_eq!((role.as_str(), hash), ("admin", None), "no password, so none to guess");

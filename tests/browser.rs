@@ -24,7 +24,12 @@ async fn setup_login_dashboard_logout_in_a_real_browser() {
     browser.wait_for_text(".topbar-user .user-name", "owner", WAIT).await;
     browser.wait_for_text("h1", "Dashboard", WAIT).await;
     assert_eq!(browser.current_url().await, format!("{base}/"));
-    let session = browser.cookies().await.into_iter().find(|c| c["name"] == "streamwarden_session").expect("session cookie");
+    let session = browser
+        .cookies()
+        .await
+        .into_iter()
+        .find(|c| c["name"] == "streamwarden_session")
+        .expect("session cookie");
     assert_eq!(session["httpOnly"], true);
     assert_eq!(session["sameSite"], "Lax");
 

@@ -1,4 +1,4 @@
-//! Single sign-on against a real OpenID provider on loopback: PyPI `oidc-provider-mock`
+//! Single sign-on against a real OpenID provider on loopback: `PyPI` `oidc-provider-mock`
 //! (installed by `.ci/test`, found through `STREAMWARDEN_TEST_OIDC_VENV`), which serves
 //! discovery and JWKS and issues RS256-signed ID tokens for the users we define.
 
@@ -30,11 +30,9 @@ impl Provider {
         if let Some(age) = token_max_age {
             cmd.args(["-e", &age.to_string()]);
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the OIDC provider from {venv} ({e}): run .ci/test"));
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| {
+            panic!("cannot start the OIDC provider from {venv} ({e}): run .ci/test")
+        });
         let mut provider = Self { child, port };
         let up = wait_for(Duration::from_secs(30), || {
             if let Ok(Some(status)) = provider.child.try_wait() {
@@ -94,12 +92,15 @@ async fn begin(env: &TestEnv) -> (String, String) {
 
 /// The provider's "log in as" form, answered for `sub`: where it sends the browser back.
 async fn authorize(url: &str, sub: &str) -> String {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = client
         .post(url)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(common::form_body(&[("sub", sub)]))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 302, "{}", r.text().await.unwrap());
     let back = r.headers()["location"].to_str().unwrap().to_owned();
     let parsed = reqwest::Url::parse(&back).unwrap();
@@ -108,7 +109,14 @@ async fn authorize(url: &str, sub: &str) -> String {
 }
 
 async fn callback(env: &TestEnv, path: &str, flow_cookie: &str) -> Reply {
-    Reply::read(env.client.get(path.to_owned()).cookie(Cookie::new(FLOW_COOKIE, flow_cookie.to_owned())).dispatch().await).await
+    Reply::read(
+        env.client
+            .get(path.to_owned())
+            .cookie(Cookie::new(FLOW_COOKIE, flow_cookie.to_owned()))
+            .dispatch()
+            .await,
+    )
+    .await
 }
 
 async fn sign_in(env: &TestEnv, sub: &str) -> Reply {
@@ -118,8 +126,13 @@ async fn sign_in(env: &TestEnv, sub: &str) -> Reply {
 }
 
 async fn role_of(env: &TestEnv, reply: &Reply) -> serde_json::Value {
-    let token = reply.set_cookie(SESSION_COOKIE).unwrap_or_else(|| panic!("no session: {} {}", reply.status, reply.body));
-    let me = Reply::read(env.client.get("/api/v1/me").cookie(Cookie::new(SESSION_COOKIE, token)).dispatch().await).await;
+    let token = reply
+        .set_cookie(SESSION_COOKIE)
+        .unwrap_or_else(|| panic!("no session: {} {}", reply.status, reply.body));
+    let me = Reply::read(
+        env.client.get("/api/v1/me").cookie(Cookie::new(SESSION_COOKIE, token)).dispatch().await,
+    )
+    .await;
     me.json()
 }
 
@@ -128,8 +141,12 @@ async fn groups_map_to_roles_and_outsiders_are_refused() {
     let provider = Provider::start(None);
     let env = TestEnv::with_config(|c| c.oidc = overrides(&provider.issuer())).await;
     provider.user("alice", serde_json::json!({"groups": ["admins"], "preferred_username": "alice", "email": "alice@example.com", "email_verified": true})).await;
-    provider.user("bob", serde_json::json!({"groups": ["family"], "preferred_username": "bob"})).await;
-    provider.user("carol", serde_json::json!({"groups": ["neighbours"], "preferred_username": "carol"})).await;
+    provider
+        .user("bob", serde_json::json!({"groups": ["family"], "preferred_username": "bob"}))
+        .await;
+    provider
+        .user("carol", serde_json::json!({"groups": ["neighbours"], "preferred_username": "carol"}))
+        .await;
 
     let login = env.anon().get("/login").await;
     assert_eq!(login.text("#oidc-login"), "Sign in with single sign-on");
@@ -142,7 +159,12 @@ async fn groups_map_to_roles_and_outsiders_are_refused() {
     assert!(q.contains_key("state") && q.contains_key("nonce"));
 
     let alice = sign_in(&env, "alice").await;
-    assert_eq!((alice.status, alice.location()), (Status::SeeOther, Some("/account")), "{}", alice.body);
+    assert_eq!(
+        (alice.status, alice.location()),
+        (Status::SeeOther, Some("/account")),
+        "{}",
+        alice.body
+    );
     let me = role_of(&env, &alice).await;
     assert_eq!((me["name"].as_str(), me["role"].as_str()), (Some("alice"), Some("admin")));
 
@@ -152,15 +174,30 @@ async fn groups_map_to_roles_and_outsiders_are_refused() {
     let carol = sign_in(&env, "carol").await;
     assert_eq!(carol.status, Status::Forbidden);
     let message = carol.text("#login-error p");
-    assert!(message.contains("not in the group family") && message.contains("neighbours"), "{message}");
+    assert!(
+        message.contains("not in the group family") && message.contains("neighbours"),
+        "{message}"
+    );
     assert!(carol.set_cookie(SESSION_COOKIE).is_none());
 
     // Leaving the admin group demotes at the next sign-in (alice is not the last admin).
-    provider.user("alice", serde_json::json!({"groups": ["family"], "preferred_username": "alice"})).await;
+    provider
+        .user("alice", serde_json::json!({"groups": ["family"], "preferred_username": "alice"}))
+        .await;
     assert_eq!(role_of(&env, &sign_in(&env, "alice").await).await["role"], "viewer");
 
     // Accounts are linked by `sub`: alice is still one account.
-    let n: i64 = env.db().read(|c| Ok(c.query_row("SELECT count(*) FROM accounts WHERE oidc_subject = 'alice'", [], |r| r.get(0))?)).await.unwrap();
+    let n: i64 = env
+        .db()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM accounts WHERE oidc_subject = 'alice'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     let audit = env.get("/settings/audit").await;
     assert!(audit.texts("#audit td[data-label=What]").contains(&"login.failed".to_owned()));
@@ -220,29 +257,51 @@ async fn the_issuer_is_adopted_exactly_as_the_provider_states_it() {
     provider.user("alice", serde_json::json!({"groups": ["admins"]})).await;
     let r = sign_in(&env, "alice").await;
     assert_eq!(r.status, Status::SeeOther, "{}", r.body);
-    let issuer: String = env.db().read(|c| Ok(c.query_row("SELECT oidc_issuer FROM accounts WHERE oidc_subject = 'alice'", [], |r| r.get(0))?)).await.unwrap();
+    let issuer: String = env
+        .db()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT oidc_issuer FROM accounts WHERE oidc_subject = 'alice'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
     assert_eq!(issuer, provider.issuer(), "stored exactly as the provider states it");
 
     // "Test configuration" says so; a different issuer is a clear mismatch.
-    let fields = ["issuer", "client_id", "client_secret", "scopes", "button_text", "groups_claim", "admin_group", "allowed_group", "ca_file"];
+    let fields = [
+        "issuer",
+        "client_id",
+        "client_secret",
+        "scopes",
+        "button_text",
+        "groups_claim",
+        "admin_group",
+        "allowed_group",
+        "ca_file",
+    ];
     let fields: Vec<(&str, &str)> = fields.iter().map(|f| (*f, "")).collect();
     let test = env.post_htmx("/settings/sign-in/test", &fields).await;
     assert_eq!(test.attrs("#oidc-test-result", "data-ok"), ["true"], "{}", test.body);
     assert!(test.body.contains("adopted as the provider states it"));
-    let report = streamwarden::auth::oidc::test_configuration(&streamwarden::auth::oidc::settings::merge(
-        &Default::default(),
-        &overrides(&format!("http://localhost:{}", provider.port)),
-        &streamwarden::crypto::SecretBox::new(&[0; 32]),
-    ))
-    .await;
+    let report =
+        streamwarden::auth::oidc::test_configuration(&streamwarden::auth::oidc::settings::merge(
+            &streamwarden::auth::oidc::settings::Stored::default(),
+            &overrides(&format!("http://localhost:{}", provider.port)),
+            &streamwarden::crypto::SecretBox::new(&[0; 32]),
+        ))
+        .await;
     // The mock names itself after the Host it is asked through, so this one matches.
     assert!(report.is_ok());
-    let unreachable = streamwarden::auth::oidc::test_configuration(&streamwarden::auth::oidc::settings::merge(
-        &Default::default(),
-        &overrides(&format!("http://127.0.0.1:{}", free_port())),
-        &streamwarden::crypto::SecretBox::new(&[0; 32]),
-    ))
-    .await
-    .unwrap_err();
+    let unreachable =
+        streamwarden::auth::oidc::test_configuration(&streamwarden::auth::oidc::settings::merge(
+            &streamwarden::auth::oidc::settings::Stored::default(),
+            &overrides(&format!("http://127.0.0.1:{}", free_port())),
+            &streamwarden::crypto::SecretBox::new(&[0; 32]),
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(unreachable.code, "unreachable");
 }

@@ -83,7 +83,8 @@ async fn send(caller: &Caller<'_>, method: Method, path: &str) -> Reply {
 /// Sent to the sign-in (or first-run) page, not to "you are signed out".
 fn sent_to_sign_in(r: &Reply) -> bool {
     r.status == Status::SeeOther
-        && r.location().is_some_and(|l| l == "/login" || l.starts_with("/login?next=") || l == "/setup")
+        && r.location()
+            .is_some_and(|l| l == "/login" || l.starts_with("/login?next=") || l == "/setup")
 }
 
 fn refused(r: &Reply) -> bool {
@@ -93,12 +94,8 @@ fn refused(r: &Reply) -> bool {
 #[rocket::async_test]
 async fn every_route_checks_the_role_on_the_server() {
     let env = TestEnv::new().await;
-    let mut routes: Vec<(Method, String)> = env
-        .client
-        .rocket()
-        .routes()
-        .map(|r| (r.method, r.uri.path().to_owned()))
-        .collect();
+    let mut routes: Vec<(Method, String)> =
+        env.client.rocket().routes().map(|r| (r.method, r.uri.path().to_owned())).collect();
     routes.sort_by(|a, b| (a.1.as_str(), a.0.as_str()).cmp(&(b.1.as_str(), b.0.as_str())));
     routes.dedup();
     assert!(routes.len() >= 20, "found only {routes:?}");
@@ -142,8 +139,13 @@ async fn every_route_checks_the_role_on_the_server() {
             // An htmx request is sent to sign in with HX-Redirect, not a 3xx htmx cannot see.
             let hx = env.anon().request(*method, &path).header(Header::new("HX-Request", "true"));
             let hx = Reply::read(hx.dispatch().await).await;
-            if hx.status != Status::Ok || !hx.header("HX-Redirect").is_some_and(|l| l.starts_with("/login")) {
-                failures.push(format!("{method} {pattern} as anonymous htmx: {} {:?}", hx.status, hx.headers));
+            if hx.status != Status::Ok
+                || !hx.header("HX-Redirect").is_some_and(|l| l.starts_with("/login"))
+            {
+                failures.push(format!(
+                    "{method} {pattern} as anonymous htmx: {} {:?}",
+                    hx.status, hx.headers
+                ));
             }
         }
     }

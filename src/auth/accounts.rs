@@ -433,6 +433,10 @@ pub async fn reset_password(
 
 /// A user changes their own password (proving the current one, if they have one) and ends
 /// their other sessions.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the three password fields are distinct inputs of one form"
+)]
 pub async fn change_own_password(
     db: &Db,
     auth: &Auth,

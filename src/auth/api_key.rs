@@ -43,14 +43,14 @@ pub fn presented<'r>(req: &'r Request<'_>) -> Option<&'r str> {
 pub async fn authenticate(req: &Request<'_>) -> Option<Result<Principal, String>> {
     let key = presented(req)?;
     let config = req.rocket().state::<Config>()?;
-    if let Some(env_key) = &config.api_key {
-        if constant_time_eq(key.as_bytes(), env_key.expose().as_bytes()) {
-            return Some(Ok(Principal::ApiKey {
-                id: None,
-                name: ENV_KEY_NAME.to_owned(),
-                admin: true,
-            }));
-        }
+    if let Some(env_key) = &config.api_key
+        && constant_time_eq(key.as_bytes(), env_key.expose().as_bytes())
+    {
+        return Some(Ok(Principal::ApiKey {
+            id: None,
+            name: ENV_KEY_NAME.to_owned(),
+            admin: true,
+        }));
     }
     let db = req.rocket().state::<Db>()?;
     Some(match lookup(db, key).await {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The window failures are counted in.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const WINDOW: Duration = Duration::from_mins(15);
 /// Failures per account within the window before its sign-in pauses.
 pub const PER_ACCOUNT: usize = 10;
 /// Failures per client address within the window before its sign-ins pause.
@@ -87,7 +87,7 @@ mod tests {
             limiter.fail_at("k", t0 + Duration::from_secs(i));
         }
         let wait = limiter.check_at("k", 3, t0 + Duration::from_secs(10)).unwrap_err();
-        assert_eq!(wait, WINDOW - Duration::from_secs(10));
+        assert_eq!(wait, WINDOW.checked_sub(Duration::from_secs(10)).unwrap());
         assert!(limiter.check_at("other", 3, t0).is_ok(), "keys are separate");
         // The first failure leaves the window: one more attempt is allowed.
         assert!(limiter.check_at("k", 3, t0 + WINDOW).is_ok());
@@ -100,6 +100,6 @@ mod tests {
         assert_eq!(human(Duration::from_secs(1)), "1 second");
         assert_eq!(human(Duration::from_secs(40)), "40 seconds");
         assert_eq!(human(Duration::from_secs(61)), "2 minutes");
-        assert_eq!(human(Duration::from_secs(60)), "1 minute");
+        assert_eq!(human(Duration::from_mins(1)), "1 minute");
     }
 }

@@ -160,7 +160,7 @@ impl Principal {
 pub struct Auth {
     /// Failed sign-ins per account and per client address.
     pub limiter: limiter::Limiter,
-    /// Bounds concurrent argon2 work (about 19 MiB each).
+    /// Bounds concurrent argon2 work (about 19 `MiB` each).
     pub hashing: password::Hashing,
     /// Set once an admin exists; until then every page leads to the setup page.
     set_up: AtomicBool,
@@ -186,7 +186,7 @@ impl Auth {
         if self.set_up.load(Ordering::Relaxed) {
             return false;
         }
-        match db.read(|c| crate::db::accounts::count_admins(c)).await {
+        match db.read(crate::db::accounts::count_admins).await {
             Ok(0) => true,
             Ok(_) => {
                 self.set_up.store(true, Ordering::Relaxed);
@@ -417,14 +417,19 @@ impl<'r, T: FromForm<'r> + Send + 'r> FromData<'r> for CsrfForm<T> {
                 return DataOutcome::Error((Status::PayloadTooLarge, e.into()));
             }
             Err(e) => {
-                return DataOutcome::Error((Status::BadRequest, rocket::form::Error::from(e).into()));
+                return DataOutcome::Error((
+                    Status::BadRequest,
+                    rocket::form::Error::from(e).into(),
+                ));
             }
         };
         let decode = |s: &str| RawStr::new(s).url_decode_lossy().into_owned();
         let fields = &req
             .local_cache(|| {
                 FormFields(
-                    Form::values(&body).map(|f| (decode(f.name.source()), decode(f.value))).collect(),
+                    Form::values(&body)
+                        .map(|f| (decode(f.name.source()), decode(f.value)))
+                        .collect(),
                 )
             })
             .0;

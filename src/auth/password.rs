@@ -1,4 +1,4 @@
-//! Passwords: argon2id with the crate's defaults (19 MiB, 2 passes, OWASP's recommendation),
+//! Passwords: argon2id with the crate's defaults (19 `MiB`, 2 passes, OWASP's recommendation),
 //! on the blocking pool, at most [`CONCURRENT_HASHES`] at a time.
 
 use std::sync::{Arc, OnceLock};
@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult};
 
-/// Each hash holds about 19 MiB; a burst of sign-ins queues instead of eating memory.
+/// Each hash holds about 19 `MiB`; a burst of sign-ins queues instead of eating memory.
 pub const CONCURRENT_HASHES: usize = 2;
 /// Shortest password we accept.
 pub const MIN_LENGTH: usize = 8;

@@ -62,7 +62,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.strip_prefix('[').and_then(|h| h.split(']').next()).and_then(|h| h.parse().ok())
 }
 
-/// IPv4 addresses mapped into IPv6 (dual-stack sockets) compare as IPv4.
+/// `IPv4` addresses mapped into `IPv6` (dual-stack sockets) compare as `IPv4`.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -120,10 +120,10 @@ pub fn origin_is_ours(req: &Request<'_>) -> bool {
         (None, None) => return true,
     };
     let Some((scheme, host, port)) = parse_origin(claimed) else { return false };
-    if let Some(ours) = own_origin(req).and_then(|o| parse_origin(&o)) {
-        if ours == (scheme.clone(), host.clone(), port) {
-            return true;
-        }
+    if let Some(ours) = own_origin(req).and_then(|o| parse_origin(&o))
+        && ours == (scheme.clone(), host.clone(), port)
+    {
+        return true;
     }
     let addressed = if from_trusted_proxy(req) {
         req.headers().get_one("X-Forwarded-Host").or_else(|| req.headers().get_one("Host"))

@@ -18,9 +18,9 @@ pub const SESSION_COOKIE: &str = "streamwarden_session";
 /// Binds the CSRF token of anonymous forms (sign-in, setup) to the browser.
 pub const CSRF_COOKIE: &str = "streamwarden_csrf";
 /// A session ends after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const IDLE_TIMEOUT: Duration = Duration::from_hours(168);
 /// A session ends this long after sign-in, however active.
-pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_hours(720);
 /// `last_seen_at` is written at most this often, so that reading pages does not write.
 const TOUCH_EVERY_MS: i64 = 60_000;
 

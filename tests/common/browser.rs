@@ -1,4 +1,4 @@
-//! A small W3C WebDriver client on reqwest, driving headless Chromium through chromedriver.
+//! A small W3C `WebDriver` client on reqwest, driving headless Chromium through chromedriver.
 //!
 //! `.ci/test` installs Debian's `chromium` and `chromium-driver` and exports
 //! `STREAMWARDEN_TEST_CHROMEDRIVER` and `STREAMWARDEN_TEST_CHROMIUM`; a test without them
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::process::free_port;
 use super::test_tool;
 
-/// The key W3C WebDriver uses for element references.
+/// The key W3C `WebDriver` uses for element references.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Default deadline for waits.
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -51,14 +51,16 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {driver_path} ({e}): run .ci/test"));
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().unwrap();
         let profile = tempfile::tempdir().expect("profile directory");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ready = http.get(format!("{base}/status")).send().await.ok();
             let ready = match ready {
-                Some(r) => r.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+                Some(r) => {
+                    r.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true)
+                }
                 None => false,
             };
             if ready {
@@ -107,8 +109,13 @@ impl Browser {
         format!("http://127.0.0.1:{}/session/{}{path}", self.port, self.session)
     }
 
-    /// Sends a WebDriver command; `Err` carries the driver's error value.
-    pub async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+    /// Sends a `WebDriver` command; `Err` carries the driver's error value.
+    pub async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut req = self.http.request(method, self.url_of(path));
         if let Some(b) = body {
             req = req.json(&b);
@@ -117,7 +124,9 @@ impl Browser {
         }
         let resp = req.send().await.map_err(|e| json!({"error": e.to_string()}))?;
         let ok = resp.status().is_success();
-        let value = resp.json::<Value>().await.map_err(|e| json!({"error": e.to_string()}))?["value"].clone();
+        let value =
+            resp.json::<Value>().await.map_err(|e| json!({"error": e.to_string()}))?["value"]
+                .clone();
         if ok { Ok(value) } else { Err(value) }
     }
 
@@ -155,7 +164,11 @@ impl Browser {
     /// The first element matching `css`, if there is one now.
     pub async fn find(&self, css: &str) -> Option<Element> {
         let found = self
-            .command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
             .await
             .ok()?;
         found[ELEMENT_KEY].as_str().map(|id| Element(id.to_owned()))
@@ -166,7 +179,12 @@ impl Browser {
         let found = self.post("/elements", json!({"using": "css selector", "value": css})).await;
         found
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e[ELEMENT_KEY].as_str()).map(|id| Element(id.to_owned())).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str())
+                    .map(|id| Element(id.to_owned()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -177,9 +195,12 @@ impl Browser {
             if let Some(e) = self.find(css).await {
                 return e;
             }
-            if Instant::now() >= deadline {
-                panic!("no {css} within {timeout:?} at {}:\n{}", self.current_url().await, self.source().await);
-            }
+            assert!(
+                Instant::now() < deadline,
+                "no {css} within {timeout:?} at {}:\n{}",
+                self.current_url().await,
+                self.source().await
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -194,9 +215,12 @@ impl Browser {
                     return t;
                 }
             }
-            if Instant::now() >= deadline {
-                panic!("{css} never said {text:?} within {timeout:?} at {}:\n{}", self.current_url().await, self.source().await);
-            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never said {text:?} within {timeout:?} at {}:\n{}",
+                self.current_url().await,
+                self.source().await
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -253,7 +277,9 @@ impl Browser {
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
         let b64 = self.get("/screenshot").await;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap_or_default()).expect("PNG");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("PNG");
         std::fs::write(path, bytes).expect("screenshot written");
     }
 }

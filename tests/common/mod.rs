@@ -115,16 +115,18 @@ impl TestEnv {
 
     /// A new session for an account, as a sign-in would create it.
     pub async fn session_for(&self, account_id: i64) -> Session {
-        let started = session::create(self.db(), account_id, "password", session::Origin::default())
-            .await
-            .expect("session created");
+        let started =
+            session::create(self.db(), account_id, "password", session::Origin::default())
+                .await
+                .expect("session created");
         Session { account_id, token: started.token, csrf: started.csrf }
     }
 
     /// A fresh viewer account (optionally linked to a media user) and its session.
     pub async fn viewer(&self, media_user_id: Option<i64>) -> Session {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = self.create_account(&format!("viewer{n}"), Role::Viewer, media_user_id, None).await;
+        let id =
+            self.create_account(&format!("viewer{n}"), Role::Viewer, media_user_id, None).await;
         self.session_for(id).await
     }
 
@@ -161,7 +163,8 @@ impl TestEnv {
     /// out (so anonymous forms pass their CSRF check).
     pub async fn anon_with_csrf(&self) -> Caller<'_> {
         let page = self.anon().get("/login?local=true").await;
-        let token = page.set_cookie(session::CSRF_COOKIE).expect("the sign-in page sets a CSRF cookie");
+        let token =
+            page.set_cookie(session::CSRF_COOKIE).expect("the sign-in page sets a CSRF cookie");
         Caller { env: self, session: None, api_key: None, csrf_cookie: Some(token) }
     }
 
@@ -243,7 +246,11 @@ impl<'a> Caller<'a> {
 
     /// The CSRF token this caller's forms carry.
     pub fn csrf(&self) -> String {
-        self.session.as_ref().map(|s| s.csrf.clone()).or_else(|| self.csrf_cookie.clone()).unwrap_or_default()
+        self.session
+            .as_ref()
+            .map(|s| s.csrf.clone())
+            .or_else(|| self.csrf_cookie.clone())
+            .unwrap_or_default()
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -256,7 +263,8 @@ impl<'a> Caller<'a> {
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
-        let mut req = self.request(Method::Post, path).header(ContentType::JSON).body(body.to_string());
+        let mut req =
+            self.request(Method::Post, path).header(ContentType::JSON).body(body.to_string());
         if self.session.is_some() {
             req = req.header(Header::new("X-CSRF-Token", self.csrf()));
         }
@@ -373,7 +381,10 @@ impl Reply {
 
 /// The value of the hidden `csrf` input of a page (anonymous forms).
 pub fn csrf_of(page: &Reply) -> String {
-    page.attrs("input[name=csrf]", "value").into_iter().next().unwrap_or_else(|| panic!("no csrf input in:\n{}", page.body))
+    page.attrs("input[name=csrf]", "value")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no csrf input in:\n{}", page.body))
 }
 
 /// Fails with a message naming `.ci/test` when a test tool's variable is missing.

@@ -113,6 +113,7 @@ fn list(groups: &[String]) -> String {
 
 /// Inside the transaction: the linked account (role synced with the admin group when one is
 /// set), else one linked by verified email, else a new one when allowed.
+#[expect(clippy::too_many_lines, reason = "one transaction that reads best as one sequence")]
 fn link_or_create(
     tx: &rusqlite::Transaction<'_>,
     settings: &OidcSettings,
@@ -124,23 +125,23 @@ fn link_or_create(
     let role_from_groups = if is_admin { Role::Admin } else { Role::Viewer };
     let mut account = rows::by_oidc(tx, &identity.issuer, &identity.subject)?;
 
-    if account.is_none() && settings.link_by_email && identity.email_verified {
-        if let Some(email) = &identity.email {
-            let candidates: Vec<Account> = rows::by_email(tx, email)?
-                .into_iter()
-                .filter(|a| a.oidc_subject.is_none())
-                .collect();
-            if let [only] = candidates.as_slice() {
-                rows::set_oidc(tx, only.id, &identity.issuer, &identity.subject, Some(email))?;
-                audit(
-                    tx,
-                    actor,
-                    "account.oidc_link",
-                    Some(&format!("account:{}", only.id)),
-                    Some(json!({"by": "email"})),
-                )?;
-                account = rows::by_id(tx, only.id)?;
-            }
+    if account.is_none()
+        && settings.link_by_email
+        && identity.email_verified
+        && let Some(email) = &identity.email
+    {
+        let candidates: Vec<Account> =
+            rows::by_email(tx, email)?.into_iter().filter(|a| a.oidc_subject.is_none()).collect();
+        if let [only] = candidates.as_slice() {
+            rows::set_oidc(tx, only.id, &identity.issuer, &identity.subject, Some(email))?;
+            audit(
+                tx,
+                actor,
+                "account.oidc_link",
+                Some(&format!("account:{}", only.id)),
+                Some(json!({"by": "email"})),
+            )?;
+            account = rows::by_id(tx, only.id)?;
         }
     }
 

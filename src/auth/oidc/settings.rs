@@ -23,6 +23,7 @@ pub const CALLBACK_PATH: &str = "/auth/oidc/callback";
 /// What is stored (the secret sealed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches of the sign-in settings")]
 pub struct Stored {
     pub enabled: bool,
     pub issuer: String,
@@ -42,6 +43,7 @@ pub struct Stored {
 
 /// The settings in force.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches of the sign-in settings")]
 pub struct OidcSettings {
     pub enabled: bool,
     pub issuer: String,
@@ -196,13 +198,12 @@ pub fn local_login_enabled(settings: &OidcSettings, config: &Config) -> bool {
 /// The redirect URI to register at the provider: `<public URL><base path>/auth/oidc/callback`.
 /// Without a public URL, the origin this request came to stands in (`derived` is then true).
 pub fn redirect_uri(config: &Config, request_origin: Option<&str>) -> (String, bool) {
-    match &config.public_url {
-        // The public URL already ends with the base path (checked at start).
-        Some(url) => (format!("{}{CALLBACK_PATH}", url.as_str().trim_end_matches('/')), false),
-        None => {
-            let origin = request_origin.unwrap_or("http://localhost:8484");
-            (format!("{origin}{}{CALLBACK_PATH}", config.base_path), true)
-        }
+    // The public URL already ends with the base path (checked at start).
+    if let Some(url) = &config.public_url {
+        (format!("{}{CALLBACK_PATH}", url.as_str().trim_end_matches('/')), false)
+    } else {
+        let origin = request_origin.unwrap_or("http://localhost:8484");
+        (format!("{origin}{}{CALLBACK_PATH}", config.base_path), true)
     }
 }
 

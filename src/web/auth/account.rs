@@ -45,7 +45,10 @@ async fn build(ctx: &Ctx<'_>, layout: Layout, current: &CurrentSession) -> AppRe
         .read(move |c| {
             let account = rows::by_id(c, id)?.ok_or_else(|| AppError::not_found("account"))?;
             let media = match account.media_user_id {
-                Some(m) => rows::media_users(c)?.into_iter().find(|(mid, _, _)| *mid == m).map(|(_, n, s)| format!("{n} on {s}")),
+                Some(m) => rows::media_users(c)?
+                    .into_iter()
+                    .find(|(mid, _, _)| *mid == m)
+                    .map(|(_, n, s)| format!("{n} on {s}")),
                 None => None,
             };
             Ok((account, sessions::for_account(c, id)?, media))
@@ -74,10 +77,18 @@ async fn build(ctx: &Ctx<'_>, layout: Layout, current: &CurrentSession) -> AppRe
 }
 
 #[rocket::get("/account?<saved>")]
-async fn show(ctx: Ctx<'_>, _viewer: Viewer, layout: Layout, current: CurrentSession, saved: Option<&str>) -> Reply {
+async fn show(
+    ctx: Ctx<'_>,
+    _viewer: Viewer,
+    layout: Layout,
+    current: CurrentSession,
+    saved: Option<&str>,
+) -> Reply {
     match build(&ctx, layout, &current).await {
         Ok(mut p) => {
-            p.notice = (saved == Some("password")).then(|| "Your password was changed. Your other sessions were signed out.".to_owned());
+            p.notice = (saved == Some("password")).then(|| {
+                "Your password was changed. Your other sessions were signed out.".to_owned()
+            });
             page(Status::Ok, &p)
         }
         Err(e) => e.into(),
@@ -102,7 +113,14 @@ async fn change_password(
     let f = form.0;
     let actor = accounts::Actor::new(viewer.0.actor(), ctx.ip);
     let result = accounts::change_own_password(
-        ctx.db, ctx.auth, actor, &viewer.0, current.0.id, &f.current, &f.password, &f.confirm,
+        ctx.db,
+        ctx.auth,
+        actor,
+        &viewer.0,
+        current.0.id,
+        &f.current,
+        &f.password,
+        &f.confirm,
     )
     .await;
     match result {
@@ -120,11 +138,20 @@ async fn change_password(
 }
 
 #[rocket::post("/account/sign-out-everywhere", data = "<_form>")]
-async fn sign_out_everywhere(ctx: Ctx<'_>, viewer: Viewer, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn sign_out_everywhere(
+    ctx: Ctx<'_>,
+    viewer: Viewer,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = accounts::Actor::new(viewer.0.actor(), ctx.ip);
     match accounts::sign_out_everywhere(ctx.db, actor, viewer.0.id).await {
         Ok(_) => {
-            ctx.cookies.remove(crate::auth::session::cookie(ctx.config, crate::auth::session::SESSION_COOKIE, String::new(), None));
+            ctx.cookies.remove(crate::auth::session::cookie(
+                ctx.config,
+                crate::auth::session::SESSION_COOKIE,
+                String::new(),
+                None,
+            ));
             Reply::Redirect(Redirect::to(ctx.config.path("/login?signed_out=true")))
         }
         Err(e) => e.into(),

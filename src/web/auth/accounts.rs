@@ -80,7 +80,10 @@ async fn build(ctx: &Ctx<'_>, layout: Layout, me: i64) -> AppResult<AccountsPage
         layout: layout.nav("settings"),
         tab: "accounts",
         accounts,
-        media_users: media.iter().map(|(id, n, s)| MediaUserOption { id: *id, label: format!("{n} ({s})") }).collect(),
+        media_users: media
+            .iter()
+            .map(|(id, n, s)| MediaUserOption { id: *id, label: format!("{n} ({s})") })
+            .collect(),
         notice: None,
         error: None,
         error_field: String::new(),
@@ -89,7 +92,13 @@ async fn build(ctx: &Ctx<'_>, layout: Layout, me: i64) -> AppResult<AccountsPage
 }
 
 /// The page again with an error (and the create form's input), or the error itself.
-async fn with_error(ctx: &Ctx<'_>, layout: Layout, me: i64, e: AppError, draft: Option<Draft>) -> Reply {
+async fn with_error(
+    ctx: &Ctx<'_>,
+    layout: Layout,
+    me: i64,
+    e: AppError,
+    draft: Option<Draft>,
+) -> Reply {
     if e.status().code >= 500 {
         return e.into();
     }
@@ -118,17 +127,18 @@ fn done(ctx: &Ctx<'_>, what: &str) -> Reply {
 async fn list(ctx: Ctx<'_>, admin: Admin, layout: Layout, done: Option<&str>) -> Reply {
     match build(&ctx, layout, admin.0.id).await {
         Ok(mut p) => {
-            p.notice = done.and_then(|d| match d {
-                "created" => Some("Account created."),
-                "updated" => Some("Account saved."),
-                "password" => Some("Password set. The account's sessions were signed out."),
-                "disabled" => Some("Account disabled and signed out."),
-                "enabled" => Some("Account enabled."),
-                "deleted" => Some("Account deleted."),
-                "unlinked" => Some("Single sign-on unlinked."),
-                _ => None,
-            })
-            .map(str::to_owned);
+            p.notice = done
+                .and_then(|d| match d {
+                    "created" => Some("Account created."),
+                    "updated" => Some("Account saved."),
+                    "password" => Some("Password set. The account's sessions were signed out."),
+                    "disabled" => Some("Account disabled and signed out."),
+                    "enabled" => Some("Account enabled."),
+                    "deleted" => Some("Account deleted."),
+                    "unlinked" => Some("Single sign-on unlinked."),
+                    _ => None,
+                })
+                .map(str::to_owned);
             page(Status::Ok, &p)
         }
         Err(e) => e.into(),
@@ -138,7 +148,10 @@ async fn list(ctx: Ctx<'_>, admin: Admin, layout: Layout, done: Option<&str>) ->
 fn parse_media_user(raw: Option<&str>) -> AppResult<Option<i64>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s.parse().map(Some).map_err(|_| AppError::validation("media_user_id", "Pick a media user from the list.")),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::validation("media_user_id", "Pick a media user from the list.")),
     }
 }
 
@@ -171,7 +184,9 @@ async fn create(ctx: Ctx<'_>, admin: Admin, layout: Layout, form: CsrfForm<Creat
         })
     })();
     let result = match input {
-        Ok(input) => accounts::create(ctx.db, ctx.auth, Actor::new(admin.0.actor(), ctx.ip), input).await,
+        Ok(input) => {
+            accounts::create(ctx.db, ctx.auth, Actor::new(admin.0.actor(), ctx.ip), input).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -187,7 +202,13 @@ struct UpdateForm {
 }
 
 #[rocket::post("/settings/accounts/<id>", data = "<form>")]
-async fn update(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, form: CsrfForm<UpdateForm>) -> Reply {
+async fn update(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    form: CsrfForm<UpdateForm>,
+) -> Reply {
     let f = form.0;
     let result = async {
         let role = parse_role(&f.role)?;
@@ -207,7 +228,13 @@ struct PasswordForm {
 }
 
 #[rocket::post("/settings/accounts/<id>/password", data = "<form>")]
-async fn reset_password(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, form: CsrfForm<PasswordForm>) -> Reply {
+async fn reset_password(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    form: CsrfForm<PasswordForm>,
+) -> Reply {
     let actor = Actor::new(admin.0.actor(), ctx.ip);
     match accounts::reset_password(ctx.db, ctx.auth, actor, id, &form.0.password).await {
         Ok(()) => done(&ctx, "password"),
@@ -216,7 +243,13 @@ async fn reset_password(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, for
 }
 
 #[rocket::post("/settings/accounts/<id>/disable", data = "<_form>")]
-async fn disable(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn disable(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = Actor::new(admin.0.actor(), ctx.ip);
     match accounts::set_disabled(ctx.db, actor, admin.0.id, id, true).await {
         Ok(()) => done(&ctx, "disabled"),
@@ -225,7 +258,13 @@ async fn disable(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: Csr
 }
 
 #[rocket::post("/settings/accounts/<id>/enable", data = "<_form>")]
-async fn enable(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn enable(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = Actor::new(admin.0.actor(), ctx.ip);
     match accounts::set_disabled(ctx.db, actor, admin.0.id, id, false).await {
         Ok(()) => done(&ctx, "enabled"),
@@ -234,7 +273,13 @@ async fn enable(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: Csrf
 }
 
 #[rocket::post("/settings/accounts/<id>/delete", data = "<_form>")]
-async fn delete(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn delete(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = Actor::new(admin.0.actor(), ctx.ip);
     match accounts::delete(ctx.db, actor, admin.0.id, id).await {
         Ok(_) => done(&ctx, "deleted"),
@@ -243,7 +288,13 @@ async fn delete(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: Csrf
 }
 
 #[rocket::post("/settings/accounts/<id>/unlink-oidc", data = "<_form>")]
-async fn unlink_oidc(ctx: Ctx<'_>, admin: Admin, layout: Layout, id: i64, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn unlink_oidc(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    layout: Layout,
+    id: i64,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = Actor::new(admin.0.actor(), ctx.ip);
     let result = ctx
         .db

@@ -71,7 +71,9 @@ async fn build(ctx: &Ctx<'_>, layout: Layout) -> AppResult<ApiKeysPage> {
 async fn list(ctx: Ctx<'_>, _admin: Admin, layout: Layout, revoked: Option<bool>) -> Reply {
     match build(&ctx, layout).await {
         Ok(mut p) => {
-            p.notice = revoked.filter(|r| *r).map(|_| "API key revoked. Scripts using it now get 401.".to_owned());
+            p.notice = revoked
+                .filter(|r| *r)
+                .map(|_| "API key revoked. Scripts using it now get 401.".to_owned());
             page(Status::Ok, &p)
         }
         Err(e) => e.into(),
@@ -90,7 +92,10 @@ async fn create(ctx: Ctx<'_>, admin: Admin, layout: Layout, form: CsrfForm<Creat
     let name = f.name.trim().to_owned();
     let result = async {
         if name.is_empty() || name.chars().count() > 64 {
-            return Err(AppError::validation("name", "Name the key (up to 64 characters), e.g. home-assistant."));
+            return Err(AppError::validation(
+                "name",
+                "Name the key (up to 64 characters), e.g. home-assistant.",
+            ));
         }
         let admin_scope = match f.scope.as_str() {
             "admin" => true,
@@ -105,7 +110,13 @@ async fn create(ctx: Ctx<'_>, admin: Admin, layout: Layout, form: CsrfForm<Creat
             .write(move |c| {
                 let tx = c.transaction()?;
                 let id = api_keys::insert(&tx, &n, &hash, &prefix, admin_scope, &actor.name)?;
-                accounts::audit(&tx, &actor, "api_key.create", Some(&format!("api_key:{id}")), Some(json!({"name": n, "scope": scope, "prefix": prefix})))?;
+                accounts::audit(
+                    &tx,
+                    &actor,
+                    "api_key.create",
+                    Some(&format!("api_key:{id}")),
+                    Some(json!({"name": n, "scope": scope, "prefix": prefix})),
+                )?;
                 tx.commit()?;
                 Ok(())
             })
@@ -139,7 +150,13 @@ async fn revoke_key(ctx: &Ctx<'_>, actor: accounts::Actor, id: i64) -> AppResult
                 .filter(|k| k.revoked_at.is_none())
                 .ok_or_else(|| AppError::not_found(format!("API key {id}")))?;
             api_keys::revoke(&tx, id)?;
-            accounts::audit(&tx, &actor, "api_key.revoke", Some(&format!("api_key:{id}")), Some(json!({"name": key.name})))?;
+            accounts::audit(
+                &tx,
+                &actor,
+                "api_key.revoke",
+                Some(&format!("api_key:{id}")),
+                Some(json!({"name": key.name})),
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -147,7 +164,12 @@ async fn revoke_key(ctx: &Ctx<'_>, actor: accounts::Actor, id: i64) -> AppResult
 }
 
 #[rocket::post("/settings/api-keys/<id>/revoke", data = "<_form>")]
-async fn revoke(ctx: Ctx<'_>, admin: Admin, id: i64, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn revoke(
+    ctx: Ctx<'_>,
+    admin: Admin,
+    id: i64,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let actor = accounts::Actor::new(admin.0.actor(), ctx.ip);
     match revoke_key(&ctx, actor, id).await {
         Ok(()) => Reply::Redirect(Redirect::to(ctx.config.path("/settings/api-keys?revoked=true"))),
@@ -169,10 +191,18 @@ pub struct Me {
 #[rocket::get("/api/v1/me")]
 pub fn me(caller: ApiViewer) -> Json<Me> {
     Json(match caller.0 {
-        Principal::User(u) => Me { kind: "user", role: u.role.as_str(), media_user_id: u.media_user_id, name: u.username },
-        Principal::ApiKey { name, admin, .. } => {
-            Me { kind: "api_key", name, role: if admin { "admin" } else { "read" }, media_user_id: None }
-        }
+        Principal::User(u) => Me {
+            kind: "user",
+            role: u.role.as_str(),
+            media_user_id: u.media_user_id,
+            name: u.username,
+        },
+        Principal::ApiKey { name, admin, .. } => Me {
+            kind: "api_key",
+            name,
+            role: if admin { "admin" } else { "read" },
+            media_user_id: None,
+        },
     })
 }
 

@@ -107,8 +107,18 @@ async fn login(ctx: Ctx<'_>, layout: Layout, form: CsrfForm<LoginForm>) -> Reply
         page_data.error = Some("Password sign-in is turned off. Use single sign-on.".to_owned());
         return page(Status::Forbidden, &page_data);
     }
-    match accounts::password_sign_in(ctx.db, ctx.auth, &form.username, &form.password, ctx.ip).await {
-        Ok(user) => start_session(&ctx, user.id, "password", session::Origin { ..ctx.origin.clone() }, &next).await,
+    match accounts::password_sign_in(ctx.db, ctx.auth, &form.username, &form.password, ctx.ip).await
+    {
+        Ok(user) => {
+            start_session(
+                &ctx,
+                user.id,
+                "password",
+                session::Origin { ..ctx.origin.clone() },
+                &next,
+            )
+            .await
+        }
         Err(e) => {
             let status = e.status();
             let retry = match &e {
@@ -196,9 +206,19 @@ struct SetupForm {
 #[rocket::post("/setup", data = "<form>")]
 async fn setup(ctx: Ctx<'_>, layout: Layout, form: CsrfForm<SetupForm>) -> Reply {
     let form = form.0;
-    let result = accounts::setup_admin(ctx.db, ctx.auth, &form.username, &form.password, &form.confirm, ctx.ip).await;
+    let result = accounts::setup_admin(
+        ctx.db,
+        ctx.auth,
+        &form.username,
+        &form.password,
+        &form.confirm,
+        ctx.ip,
+    )
+    .await;
     match result {
-        Ok(user) => start_session(&ctx, user.id, "setup", ctx.origin.clone(), &ctx.config.path("/")).await,
+        Ok(user) => {
+            start_session(&ctx, user.id, "setup", ctx.origin.clone(), &ctx.config.path("/")).await
+        }
         Err(e) if e.status().code < 500 => {
             let mut p = match setup_page_data(&ctx, layout).await {
                 Ok(p) => p,
@@ -211,7 +231,7 @@ async fn setup(ctx: Ctx<'_>, layout: Layout, form: CsrfForm<SetupForm>) -> Reply
                 AppError::Validation { message, .. } => message.clone(),
                 other => other.public_message(),
             });
-            p.username = form.username.trim().to_owned();
+            form.username.trim().clone_into(&mut p.username);
             page(e.status(), &p)
         }
         Err(e) => e.into(),
@@ -240,7 +260,11 @@ async fn demo(ctx: Ctx<'_>, form: CsrfForm<DemoForm>) -> Reply {
 
 /// Ends this session; after single sign-on, also at the provider when it offers that.
 #[rocket::post("/logout", data = "<_form>")]
-async fn logout(ctx: Ctx<'_>, current: CurrentSession, _form: CsrfForm<crate::auth::NoFields>) -> Reply {
+async fn logout(
+    ctx: Ctx<'_>,
+    current: CurrentSession,
+    _form: CsrfForm<crate::auth::NoFields>,
+) -> Reply {
     let current = current.0;
     let db = ctx.db.clone();
     let actor = accounts::Actor::new(current.user.actor(), ctx.ip);
@@ -256,18 +280,20 @@ async fn logout(ctx: Ctx<'_>, current: CurrentSession, _form: CsrfForm<crate::au
     }
     ctx.cookies.remove(session::cookie(ctx.config, session::SESSION_COOKIE, String::new(), None));
     let signed_out = ctx.config.path("/login?signed_out=true");
-    if let (true, Some(sealed)) = (current.method == "oidc", &current.id_token_sealed) {
-        if let (Ok(settings), Ok(id_token)) = (
+    if let (true, Some(sealed)) = (current.method == "oidc", &current.id_token_sealed)
+        && let (Ok(settings), Ok(id_token)) = (
             oidc_settings::load(ctx.db, ctx.config, ctx.secrets).await,
             ctx.secrets.open(SESSION_ID_TOKEN, sealed),
-        ) {
-            let back = match &ctx.config.public_url {
-                Some(url) => format!("{}/login?signed_out=true", url.as_str().trim_end_matches('/')),
-                None => format!("{}{signed_out}", ctx.own_origin.as_deref().unwrap_or_default()),
-            };
-            if let Some(url) = oidc::logout_url(&settings, &id_token, &back).await {
-                return Reply::Redirect(Redirect::to(url));
+        )
+    {
+        let back = match &ctx.config.public_url {
+            Some(url) => {
+                format!("{}/login?signed_out=true", url.as_str().trim_end_matches('/'))
             }
+            None => format!("{}{signed_out}", ctx.own_origin.as_deref().unwrap_or_default()),
+        };
+        if let Some(url) = oidc::logout_url(&settings, &id_token, &back).await {
+            return Reply::Redirect(Redirect::to(url));
         }
     }
     Reply::Redirect(Redirect::to(signed_out))

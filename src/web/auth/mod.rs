@@ -56,9 +56,12 @@ impl<'r> FromRequest<'r> for Ctx<'r> {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         let rocket = req.rocket();
-        let (Some(db), Some(config), Some(auth), Some(secrets)) =
-            (rocket.state::<Db>(), rocket.state::<Config>(), rocket.state::<Auth>(), rocket.state::<SecretBox>())
-        else {
+        let (Some(db), Some(config), Some(auth), Some(secrets)) = (
+            rocket.state::<Db>(),
+            rocket.state::<Config>(),
+            rocket.state::<Auth>(),
+            rocket.state::<SecretBox>(),
+        ) else {
             return Outcome::Error((Status::InternalServerError, ()));
         };
         Outcome::Success(Ctx {
@@ -106,7 +109,9 @@ impl Html {
 impl<'r> Responder<'r, 'static> for Html {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut res = Response::build();
-        res.status(self.status).header(ContentType::HTML).sized_body(self.body.len(), std::io::Cursor::new(self.body));
+        res.status(self.status)
+            .header(ContentType::HTML)
+            .sized_body(self.body.len(), std::io::Cursor::new(self.body));
         if let Some(secs) = self.retry_after {
             res.header(Header::new("Retry-After", secs.to_string()));
         }
@@ -116,6 +121,7 @@ impl<'r> Responder<'r, 'static> for Html {
 
 /// A page, a redirect, or an error page.
 #[derive(Responder)]
+#[expect(clippy::large_enum_variant, reason = "built once per request and returned at once")]
 pub enum Reply {
     Page(Html),
     Redirect(Redirect),

@@ -39,14 +39,22 @@ async fn start(ctx: Ctx<'_>, layout: Layout, next: Option<&str>) -> Reply {
         Err(e) => return e.into(),
     };
     if !settings.usable() {
-        let e = OidcError::new("not_configured", "Single sign-on is not set up. An admin can set it up in Settings → Sign-in.");
+        let e = OidcError::new(
+            "not_configured",
+            "Single sign-on is not set up. An admin can set it up in Settings → Sign-in.",
+        );
         return failed(&ctx, layout, &e).await;
     }
     let next = safe_next(ctx.config, next);
     let (redirect_uri, _) = oidc_settings::redirect_uri(ctx.config, ctx.own_origin.as_deref());
     match oidc::start(ctx.db, &settings, &redirect_uri, &next).await {
         Ok(started) => {
-            ctx.cookies.add(session::cookie(ctx.config, oidc::FLOW_COOKIE, started.binding, Some(oidc::FLOW_TTL)));
+            ctx.cookies.add(session::cookie(
+                ctx.config,
+                oidc::FLOW_COOKIE,
+                started.binding,
+                Some(oidc::FLOW_TTL),
+            ));
             Reply::Redirect(Redirect::to(started.authorize_url))
         }
         Err(e) => failed(&ctx, layout, &e).await,
@@ -74,20 +82,27 @@ async fn callback(
     let binding = ctx.cookies.get(oidc::FLOW_COOKIE).map(|c| c.value().to_owned());
     ctx.cookies.remove(session::cookie(ctx.config, oidc::FLOW_COOKIE, String::new(), None));
     let callback = Callback { code, state, error, error_description };
-    let identity = match oidc::finish(ctx.db, &settings, &redirect_uri, callback, binding.as_deref()).await {
-        Ok(identity) => identity,
-        Err(e) => {
-            let actor = accounts::Actor::new("oidc:unknown", ctx.ip);
-            let code = e.code;
-            let _ = ctx
-                .db
-                .write(move |c| {
-                    accounts::audit(c, &actor, "login.failed", None, Some(serde_json::json!({"method": "oidc", "reason": code})))
-                })
-                .await;
-            return failed(&ctx, layout, &e).await;
-        }
-    };
+    let identity =
+        match oidc::finish(ctx.db, &settings, &redirect_uri, callback, binding.as_deref()).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                let actor = accounts::Actor::new("oidc:unknown", ctx.ip);
+                let code = e.code;
+                let _ = ctx
+                    .db
+                    .write(move |c| {
+                        accounts::audit(
+                            c,
+                            &actor,
+                            "login.failed",
+                            None,
+                            Some(serde_json::json!({"method": "oidc", "reason": code})),
+                        )
+                    })
+                    .await;
+                return failed(&ctx, layout, &e).await;
+            }
+        };
     let setup = ctx.auth.needs_setup(ctx.db).await;
     match link::account_for(ctx.db, &settings, &identity, setup, ctx.ip).await {
         Ok(user) => {

@@ -21,6 +21,7 @@ pub fn routes() -> Vec<Route> {
 
 #[derive(Template)]
 #[template(path = "settings/sign_in.html")]
+#[expect(clippy::struct_excessive_bools, reason = "independent facts the page shows")]
 struct SignInPage {
     layout: Layout,
     tab: &'static str,
@@ -45,7 +46,8 @@ struct TestFragment {
 async fn build(ctx: &Ctx<'_>, layout: Layout) -> AppResult<SignInPage> {
     let s = oidc_settings::load(ctx.db, ctx.config, ctx.secrets).await?;
     let signed_in = ctx.db.read(rows::oidc_admin_has_signed_in).await?;
-    let (redirect_uri, redirect_derived) = oidc_settings::redirect_uri(ctx.config, ctx.own_origin.as_deref());
+    let (redirect_uri, redirect_derived) =
+        oidc_settings::redirect_uri(ctx.config, ctx.own_origin.as_deref());
     Ok(SignInPage {
         layout: layout.nav("settings"),
         tab: "sign-in",
@@ -74,6 +76,7 @@ async fn show(ctx: Ctx<'_>, _admin: Admin, layout: Layout, saved: Option<bool>) 
 }
 
 #[derive(FromForm, Default)]
+#[expect(clippy::struct_excessive_bools, reason = "the form's checkboxes")]
 struct SignInForm {
     enabled: bool,
     issuer: String,
@@ -95,9 +98,16 @@ struct SignInForm {
 
 /// The stored settings this form asks for (fields locked by the environment keep their
 /// stored value), validated.
-fn apply(ctx: &Ctx<'_>, current: &Stored, locked: &OidcSettings, f: &SignInForm) -> AppResult<Stored> {
+fn apply(
+    ctx: &Ctx<'_>,
+    current: &Stored,
+    locked: &OidcSettings,
+    f: &SignInForm,
+) -> AppResult<Stored> {
     let keep = |field: &str| locked.is_locked(field);
-    let text = |field: &str, new: &str, old: &str| if keep(field) { old.to_owned() } else { new.trim().to_owned() };
+    let text = |field: &str, new: &str, old: &str| {
+        if keep(field) { old.to_owned() } else { new.trim().to_owned() }
+    };
     let flag = |field: &str, new: bool, old: bool| if keep(field) { old } else { new };
     let next = Stored {
         enabled: flag("enabled", f.enabled, current.enabled),
@@ -120,21 +130,34 @@ fn apply(ctx: &Ctx<'_>, current: &Stored, locked: &OidcSettings, f: &SignInForm)
         auto_register: flag("auto_register", f.auto_register, current.auto_register),
         auto_redirect: flag("auto_redirect", f.auto_redirect, current.auto_redirect),
         link_by_email: flag("link_by_email", f.link_by_email, current.link_by_email),
-        disable_local_login: flag("disable_local_login", f.disable_local_login, current.disable_local_login),
+        disable_local_login: flag(
+            "disable_local_login",
+            f.disable_local_login,
+            current.disable_local_login,
+        ),
         ca_file: text("ca_file", &f.ca_file, &current.ca_file),
     };
     oidc_settings::validate_issuer(&next.issuer)?;
     if next.enabled && (next.issuer.is_empty() && !keep("issuer")) {
-        return Err(AppError::validation("issuer", "Enter the issuer URL to turn single sign-on on."));
+        return Err(AppError::validation(
+            "issuer",
+            "Enter the issuer URL to turn single sign-on on.",
+        ));
     }
     if next.enabled && next.client_id.is_empty() && !keep("client_id") {
-        return Err(AppError::validation("client_id", "Enter the client ID to turn single sign-on on."));
+        return Err(AppError::validation(
+            "client_id",
+            "Enter the client ID to turn single sign-on on.",
+        ));
     }
     if !next.scopes.is_empty() && !next.scopes.split_whitespace().any(|s| s == "openid") {
         return Err(AppError::validation("scopes", "The scopes must include openid."));
     }
     if !next.ca_file.is_empty() && !std::path::Path::new(&next.ca_file).is_file() {
-        return Err(AppError::validation("ca_file", format!("{} is not a readable file in the container.", next.ca_file)));
+        return Err(AppError::validation(
+            "ca_file",
+            format!("{} is not a readable file in the container.", next.ca_file),
+        ));
     }
     Ok(next)
 }
@@ -142,11 +165,16 @@ fn apply(ctx: &Ctx<'_>, current: &Stored, locked: &OidcSettings, f: &SignInForm)
 /// Names of the fields that changed (never their secret values).
 fn changes(a: &Stored, b: &Stored) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    let (va, vb) = (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
+    let (va, vb) =
+        (serde_json::to_value(a).unwrap_or_default(), serde_json::to_value(b).unwrap_or_default());
     if let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) {
         for (k, v) in mb {
             if ma.get(k) != Some(v) {
-                let shown = if k == "client_secret_sealed" { json!("changed") } else { json!({"from": ma.get(k), "to": v}) };
+                let shown = if k == "client_secret_sealed" {
+                    json!("changed")
+                } else {
+                    json!({"from": ma.get(k), "to": v})
+                };
                 out.insert(k.clone(), shown);
             }
         }
@@ -158,7 +186,7 @@ fn changes(a: &Stored, b: &Stored) -> serde_json::Value {
 fn fill_typed(s: &mut OidcSettings, f: &SignInForm) {
     let locked = s.locked.clone();
     let set = |field: &str, slot: &mut String, value: &str| {
-        if !locked.iter().any(|l| *l == field) {
+        if !locked.contains(&field) {
             value.clone_into(slot);
         }
     };
@@ -221,7 +249,13 @@ async fn save(ctx: Ctx<'_>, admin: Admin, layout: Layout, form: CsrfForm<SignInF
 
 /// "Test configuration": discovery and keys with the settings in the form (not yet saved).
 #[rocket::post("/settings/sign-in/test", data = "<form>")]
-async fn test(ctx: Ctx<'_>, _admin: Admin, layout: Layout, hx: HxRequest, form: CsrfForm<SignInForm>) -> Reply {
+async fn test(
+    ctx: Ctx<'_>,
+    _admin: Admin,
+    layout: Layout,
+    hx: HxRequest,
+    form: CsrfForm<SignInForm>,
+) -> Reply {
     let f = form.0;
     let report = async {
         let current = oidc_settings::stored(ctx.db).await?;
