@@ -58,6 +58,40 @@ pub struct Config {
     /// Set by `streamwarden demo` (never from the environment): simulated media servers,
     /// and a one-click demo admin on the sign-in page.
     pub demo: bool,
+    /// OpenID Connect settings from the environment; each one set here overrides (and
+    /// locks) the same setting in the web interface.
+    pub oidc: OidcOverrides,
+    /// Break-glass: password sign-in stays available even when the settings turned it off.
+    pub force_local_login: bool,
+}
+
+/// OpenID Connect settings given by the environment (`None`: not set there).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcOverrides {
+    /// Issuer URL (or its `/.well-known/openid-configuration` URL).
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    /// Space-separated scopes.
+    pub scopes: Option<String>,
+    pub button_text: Option<String>,
+    /// Name of the claim holding the groups (a dotted path reaches nested claims).
+    pub groups_claim: Option<String>,
+    pub admin_group: Option<String>,
+    pub allowed_group: Option<String>,
+    pub auto_register: Option<bool>,
+    pub auto_redirect: Option<bool>,
+    pub link_by_email: Option<bool>,
+    pub disable_local_login: Option<bool>,
+    /// PEM file of extra certificate authorities trusted for the provider.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl OidcOverrides {
+    /// True when any OpenID Connect setting comes from the environment.
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -78,6 +112,8 @@ impl fmt::Debug for Config {
             .field("api_key", &self.api_key)
             .field("maxmind_license_key", &self.maxmind_license_key)
             .field("demo", &self.demo)
+            .field("oidc", &self.oidc)
+            .field("force_local_login", &self.force_local_login)
             .finish()
     }
 }
@@ -209,6 +245,90 @@ pub const OPTIONS: &[OptionDoc] = &[
         secret: true,
         default: "",
         doc: "MaxMind licence key: download and refresh GeoLite2 weekly.",
+    },
+    OptionDoc {
+        key: "oidc_issuer",
+        secret: false,
+        default: "",
+        doc: "OpenID Connect issuer URL, e.g. `https://auth.example.com/application/o/streamwarden/`. Setting it turns single sign-on on; each `STREAMWARDEN_OIDC_*` variable overrides and locks its field in Settings → Sign-in.",
+    },
+    OptionDoc {
+        key: "oidc_client_id",
+        secret: false,
+        default: "",
+        doc: "OpenID Connect client ID.",
+    },
+    OptionDoc {
+        key: "oidc_client_secret",
+        secret: true,
+        default: "",
+        doc: "OpenID Connect client secret (empty for a public client).",
+    },
+    OptionDoc {
+        key: "oidc_scopes",
+        secret: false,
+        default: "openid profile email groups",
+        doc: "Scopes to request, separated by spaces.",
+    },
+    OptionDoc {
+        key: "oidc_button_text",
+        secret: false,
+        default: "Sign in with single sign-on",
+        doc: "Text of the sign-in button.",
+    },
+    OptionDoc {
+        key: "oidc_groups_claim",
+        secret: false,
+        default: "groups",
+        doc: "Claim holding the user's groups (a dotted path such as `realm_access.roles` reaches nested claims).",
+    },
+    OptionDoc {
+        key: "oidc_admin_group",
+        secret: false,
+        default: "",
+        doc: "Members of this group sign in as admins; everyone else as viewers.",
+    },
+    OptionDoc {
+        key: "oidc_allowed_group",
+        secret: false,
+        default: "",
+        doc: "Only members of this group (or the admin group) may sign in. Empty: anyone the provider lets through.",
+    },
+    OptionDoc {
+        key: "oidc_auto_register",
+        secret: false,
+        default: "false",
+        doc: "Create an account on the first single sign-on of someone who has none.",
+    },
+    OptionDoc {
+        key: "oidc_auto_redirect",
+        secret: false,
+        default: "false",
+        doc: "Send visitors of the sign-in page straight to the provider (`/login?local=1` still shows the form).",
+    },
+    OptionDoc {
+        key: "oidc_link_by_email",
+        secret: false,
+        default: "false",
+        doc: "Link a first single sign-on to the existing account with the same verified email address.",
+    },
+    OptionDoc {
+        key: "oidc_disable_local_login",
+        secret: false,
+        default: "false",
+        doc: "Turn password sign-in off (refused until an admin has signed in through OpenID Connect).",
+    },
+    OptionDoc {
+        key: "oidc_ca_file",
+        secret: false,
+        default: "",
+        doc: "PEM file of extra certificate authorities to trust for the provider (a private CA).",
+    },
+    OptionDoc {
+        key: "force_local_login",
+        secret: false,
+        default: "false",
+        doc: "Break-glass: `true` re-enables password sign-in whatever Settings → Sign-in says.",
     },
 ];
 
@@ -429,6 +549,24 @@ fn build(raw: &BTreeMap<&'static str, (Origin, String)>) -> Result<Config, Confi
     let api_key = field(get("api_key"), parse_api_key)?.flatten();
     let maxmind_license_key =
         field(get("maxmind_license_key"), |s| Ok(non_empty(s).map(Secret::new)))?.flatten();
+    let text = |key| field(get(key), |s| Ok(non_empty(s).map(str::to_owned))).map(Option::flatten);
+    let oidc = OidcOverrides {
+        issuer: field(get("oidc_issuer"), parse_issuer)?.flatten(),
+        client_id: text("oidc_client_id")?,
+        client_secret: field(get("oidc_client_secret"), |s| Ok(non_empty(s).map(Secret::new)))?
+            .flatten(),
+        scopes: text("oidc_scopes")?,
+        button_text: text("oidc_button_text")?,
+        groups_claim: text("oidc_groups_claim")?,
+        admin_group: text("oidc_admin_group")?,
+        allowed_group: text("oidc_allowed_group")?,
+        auto_register: field(get("oidc_auto_register"), parse_bool)?,
+        auto_redirect: field(get("oidc_auto_redirect"), parse_bool)?,
+        link_by_email: field(get("oidc_link_by_email"), parse_bool)?,
+        disable_local_login: field(get("oidc_disable_local_login"), parse_bool)?,
+        ca_file: field(get("oidc_ca_file"), parse_path)?,
+    };
+    let force_local_login = field(get("force_local_login"), parse_bool)?.unwrap_or(false);
 
     if let (Some(url), false) = (&public_url, base_path.is_empty()) {
         // The public URL is what the browser sees, so it must include the sub-path.
@@ -456,6 +594,8 @@ fn build(raw: &BTreeMap<&'static str, (Origin, String)>) -> Result<Config, Confi
         api_key,
         maxmind_license_key,
         demo: false,
+        oidc,
+        force_local_login,
     })
 }
 
@@ -570,6 +710,24 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{s:?} is not true or false")),
+    }
+}
+
+fn parse_issuer(s: &str) -> Result<Option<String>, String> {
+    let Some(s) = non_empty(s) else { return Ok(None) };
+    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{s:?} must start with https:// (or http:// on a trusted network)"));
+    }
+    // Kept exactly as given: the provider's discovery document decides the issuer.
+    Ok(Some(s.to_owned()))
+}
+
 fn parse_api_key(s: &str) -> Result<Option<Secret>, String> {
     let Some(s) = non_empty(s) else { return Ok(None) };
     if s.len() < 16 {
@@ -625,9 +783,27 @@ mod tests {
             ("STREAMWARDEN_SECRET_KEY", "tooshort"),
             ("STREAMWARDEN_ENCRYPTION_KEY", "00ff"),
             ("STREAMWARDEN_API_KEY", "short"),
+            ("STREAMWARDEN_OIDC_ISSUER", "auth.example.com"),
+            ("STREAMWARDEN_OIDC_AUTO_REGISTER", "maybe"),
+            ("STREAMWARDEN_OIDC_AUTO_REDIRECT", "2"),
+            ("STREAMWARDEN_OIDC_LINK_BY_EMAIL", "y"),
+            ("STREAMWARDEN_OIDC_DISABLE_LOCAL_LOGIN", "nope"),
+            ("STREAMWARDEN_OIDC_CA_FILE", ""),
+            ("STREAMWARDEN_FORCE_LOCAL_LOGIN", "please"),
         ];
-        // Every option that can be malformed is covered (a licence key is any string).
-        for option in OPTIONS.iter().filter(|o| o.key != "maxmind_license_key") {
+        // Options that take any text have no malformed value.
+        let free_text = [
+            "maxmind_license_key",
+            "oidc_client_id",
+            "oidc_client_secret",
+            "oidc_scopes",
+            "oidc_button_text",
+            "oidc_groups_claim",
+            "oidc_admin_group",
+            "oidc_allowed_group",
+        ];
+        // Every option that can be malformed is covered.
+        for option in OPTIONS.iter().filter(|o| !free_text.contains(&o.key)) {
             let name = option.env_name();
             assert!(cases.iter().any(|(var, _)| *var == name), "no bad value for {name}");
         }

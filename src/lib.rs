@@ -150,6 +150,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(config)
         .manage(db)
         .manage(secrets)
+        .manage(auth::Auth::new())
         .manage(Arc::clone(&tasks))
         .manage(Arc::clone(&poller))
         .manage(control)

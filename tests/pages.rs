@@ -120,7 +120,7 @@ async fn the_servers_page_adds_tests_edits_disables_and_deletes() {
 
     // The connection test says what happened, in words.
     let ok = env
-        .post_form_htmx(
+        .post_htmx(
             "/settings/servers/test",
             &[
                 ("name", "Lab"),
@@ -135,7 +135,7 @@ async fn the_servers_page_adds_tests_edits_disables_and_deletes() {
     assert_eq!(ok.attrs("[role=status]", "data-ok"), ["true"]);
     assert!(ok.text("[role=status]").starts_with("Connected to Lab (Plex 1.41"), "{}", ok.body);
     let wrong_token = env
-        .post_form_htmx(
+        .post_htmx(
             "/settings/servers/test",
             &[("name", "Lab"), ("kind", "plex"), ("url", &e.url), ("token", "nope")],
         )
@@ -143,14 +143,14 @@ async fn the_servers_page_adds_tests_edits_disables_and_deletes() {
     assert_eq!(wrong_token.attrs("[role=status]", "data-ok"), ["false"]);
     assert!(wrong_token.text("[role=status]").contains("copy it again"), "{}", wrong_token.body);
     let nobody = env
-        .post_form_htmx(
+        .post_htmx(
             "/settings/servers/test",
             &[("name", "Lab"), ("kind", "plex"), ("url", "http://127.0.0.1:9"), ("token", "x")],
         )
         .await;
     assert!(nobody.text("[role=status]").contains("cannot reach the server"), "{}", nobody.body);
     let wrong_kind = env
-        .post_form_htmx(
+        .post_htmx(
             "/settings/servers/test",
             &[("name", "Lab"), ("kind", "jellyfin"), ("url", &e.url), ("token", &e.token)],
         )
@@ -209,7 +209,7 @@ async fn the_servers_page_adds_tests_edits_disables_and_deletes() {
         .await;
     assert_eq!(saved.status, Status::SeeOther, "{}", saved.body);
     let still = env
-        .post_form_htmx(
+        .post_htmx(
             &format!("/settings/servers/test?id={id}"),
             &[("name", "Lab renamed"), ("kind", "plex"), ("url", &e.url), ("token", "")],
         )
@@ -300,9 +300,10 @@ async fn history_filters_pages_exports_and_links_to_users() {
     let page = env.get("/history?media_type=episode").await;
     assert_eq!(page.count("#history tbody tr"), 3);
     assert_eq!(page.attrs("#media_type option[selected]", "value"), ["episode"]);
+    let admin = env.session.clone().unwrap();
     let swap = env
-        .client
-        .get("/history?q=sintel")
+        .as_(&admin)
+        .request(rocket::http::Method::Get, "/history?q=sintel")
         .header(rocket::http::Header::new("HX-Request", "true"))
         .header(rocket::http::Header::new("HX-Target", "history-results"))
         .dispatch()

@@ -408,7 +408,7 @@ async fn terminate_reaches_the_right_server_with_the_right_id() {
     assert_eq!(reply.status, Status::Ok, "{}", reply.body);
     // Emby, through the dashboard's form.
     let reply = env
-        .post_form_htmx(
+        .post_htmx(
             "/sessions/terminate",
             &[("play_id", &id_of(&live, "Sim Emby").to_string()), ("message", "Stopped")],
         )

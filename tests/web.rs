@@ -93,9 +93,9 @@ async fn errors_are_a_page_a_fragment_or_json() {
     assert_eq!(fragment.text(".alert-error p"), "Page not found.");
 
     // Boosted navigation wants the whole page, not a fragment.
-    let boosted = env
-        .client
-        .get("/no-such-page")
+    let me = env.as_(env.session.as_ref().unwrap());
+    let boosted = me
+        .request(rocket::http::Method::Get, "/no-such-page")
         .header(Header::new("HX-Request", "true"))
         .header(Header::new("HX-Boosted", "true"))
         .dispatch()

@@ -13,15 +13,30 @@
 //! - [`current_user`]: the signed-in user of a request, cached per request.
 //! - [`AuthUser::scope`]: what media data the user may see (viewers: their linked media user).
 //!
-//! STUB: until sign-in lands, every request acts as a built-in admin and every CSRF check
-//! passes. The types and their use are final; only the insides change.
+//! How it works: a session is a random token in an HttpOnly cookie whose SHA-256 is stored
+//! with the account, an idle and an absolute expiry and a CSRF token of its own
+//! ([`session`]). Anonymous forms (sign-in, setup) carry a CSRF token bound to a cookie
+//! instead. Every state-changing request must show the token and, when the browser sends
+//! one, an `Origin` that is ours ([`request`]). API keys ([`api_key`]) are hashed too.
+
+pub mod accounts;
+pub mod api_key;
+pub mod catchers;
+pub mod limiter;
+pub mod oidc;
+pub mod password;
+pub mod request;
+pub mod session;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rocket::data::{Data, FromData, Outcome as DataOutcome};
 use rocket::form::{Form, FromForm};
-use rocket::http::Status;
+use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
+
+use crate::db::Db;
 
 /// Role of a Streamwarden account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +46,30 @@ pub enum Role {
     Admin,
     /// Read-only: dashboard and history of their own linked media user.
     Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses `admin` or `viewer`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A signed-in Streamwarden account.
@@ -85,7 +124,12 @@ impl AuthUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     User(AuthUser),
-    ApiKey { id: Option<i64>, name: String, admin: bool },
+    /// `id` is `None` for the key from `STREAMWARDEN_API_KEY`.
+    ApiKey {
+        id: Option<i64>,
+        name: String,
+        admin: bool,
+    },
 }
 
 impl Principal {
@@ -112,36 +156,77 @@ impl Principal {
     }
 }
 
+/// Sign-in state shared by all requests (managed by Rocket).
+pub struct Auth {
+    /// Failed sign-ins per account and per client address.
+    pub limiter: limiter::Limiter,
+    /// Bounds concurrent argon2 work (about 19 `MiB` each).
+    pub hashing: password::Hashing,
+    /// Set once an admin exists; until then every page leads to the setup page.
+    set_up: AtomicBool,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Auth {
+    pub fn new() -> Self {
+        Self {
+            limiter: limiter::Limiter::default(),
+            hashing: password::Hashing::default(),
+            set_up: AtomicBool::new(false),
+        }
+    }
+
+    /// True while no admin account exists (first start).
+    pub async fn needs_setup(&self, db: &Db) -> bool {
+        if self.set_up.load(Ordering::Relaxed) {
+            return false;
+        }
+        match db.read(crate::db::accounts::count_admins).await {
+            Ok(0) => true,
+            Ok(_) => {
+                self.set_up.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether an admin exists");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn mark_set_up(&self) {
+        self.set_up.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The signed-in user of this request, if any (looked up once per request).
-#[expect(
-    clippy::unused_async,
-    reason = "stub: the real lookup reads the session from the database"
-)]
 pub async fn current_user(req: &Request<'_>) -> Option<AuthUser> {
-    // STUB: a built-in admin.
-    let _ = req;
-    Some(AuthUser { id: 0, username: "admin".to_owned(), role: Role::Admin, media_user_id: None })
+    session::resolve(req).await.map(|s| s.user.clone())
 }
 
 /// The user [`current_user`] found for this request, without looking anything up: for code
 /// that cannot wait (the error page). `None` if no guard asked yet.
 pub fn cached_user(req: &Request<'_>) -> Option<AuthUser> {
-    // STUB: the real lookup caches its result in the request's local cache.
-    let _ = req;
-    None
+    session::resolved_if_known(req).and_then(|s| s.map(|s| s.user.clone()))
 }
 
-/// The CSRF token of this request's session, for forms and `hx-headers`.
-#[expect(clippy::unused_async, reason = "stub: the real token comes from the session")]
+/// The CSRF token of this request's session, for forms and `hx-headers`. Without a session
+/// (sign-in and setup pages), a token bound to a cookie of its own.
 pub async fn csrf_token(req: &Request<'_>) -> String {
-    // STUB: sign-in will bind a random token to the session.
-    let _ = req;
-    "stub".to_owned()
+    match session::resolve(req).await {
+        Some(s) => s.csrf.clone(),
+        None => session::anonymous_csrf(req),
+    }
 }
 
 /// The client's address: the socket peer, or what a trusted proxy forwarded.
 pub fn client_ip(req: &Request<'_>) -> Option<IpAddr> {
-    req.remote().map(|a| a.ip())
+    request::client_ip(req)
 }
 
 /// A signed-in user (any role).
@@ -168,6 +253,57 @@ pub struct Csrf;
 #[derive(Debug)]
 pub struct CsrfForm<T>(pub T);
 
+/// A form without fields of its own, for [`CsrfForm<NoFields>`] on buttons.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFields;
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for NoFields {
+    type Context = ();
+
+    fn init(_: rocket::form::Options) {}
+
+    fn push_value((): &mut (), _: rocket::form::ValueField<'r>) {}
+
+    async fn push_data((): &mut (), _: rocket::form::DataField<'r, '_>) {}
+
+    fn finalize((): ()) -> rocket::form::Result<'r, Self> {
+        Ok(NoFields)
+    }
+}
+
+/// Why a guard refused, for the catcher that answers (see [`catchers`]).
+struct GuardFailure(std::sync::Mutex<Option<String>>);
+
+/// Records `message` as the reason of a 401/403 for the catcher to show.
+pub(crate) fn refuse<S>(
+    req: &Request<'_>,
+    status: Status,
+    message: impl Into<String>,
+) -> Outcome<S, ()> {
+    note_refusal(req, message);
+    Outcome::Error((status, ()))
+}
+
+pub(crate) fn note_refusal(req: &Request<'_>, message: impl Into<String>) {
+    let slot = req.local_cache(|| GuardFailure(std::sync::Mutex::new(None)));
+    *slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(message.into());
+}
+
+/// The reason a guard gave for refusing this request, if any.
+pub(crate) fn refusal(req: &Request<'_>) -> Option<String> {
+    let slot = req.local_cache(|| GuardFailure(std::sync::Mutex::new(None)));
+    slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+const SIGN_IN: &str = "Sign in to continue.";
+const ADMINS_ONLY: &str = "Only admins can open this page.";
+
+/// True for methods that change state and therefore need the CSRF token.
+pub(crate) fn is_unsafe(method: Method) -> bool {
+    !matches!(method, Method::Get | Method::Head | Method::Options)
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Viewer {
     type Error = ();
@@ -175,7 +311,7 @@ impl<'r> FromRequest<'r> for Viewer {
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         match current_user(req).await {
             Some(user) => Outcome::Success(Viewer(user)),
-            None => Outcome::Error((Status::Unauthorized, ())),
+            None => refuse(req, Status::Unauthorized, SIGN_IN),
         }
     }
 }
@@ -187,10 +323,30 @@ impl<'r> FromRequest<'r> for Admin {
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         match current_user(req).await {
             Some(user) if user.is_admin() => Outcome::Success(Admin(user)),
-            Some(_) => Outcome::Error((Status::Forbidden, ())),
-            None => Outcome::Error((Status::Unauthorized, ())),
+            Some(_) => refuse(req, Status::Forbidden, ADMINS_ONLY),
+            None => refuse(req, Status::Unauthorized, SIGN_IN),
         }
     }
+}
+
+/// The API caller: a key, or a session (which must prove CSRF on unsafe methods).
+async fn api_principal(req: &Request<'_>) -> Result<Principal, (Status, String)> {
+    match api_key::authenticate(req).await {
+        Some(Ok(principal)) => return Ok(principal),
+        Some(Err(message)) => return Err((Status::Unauthorized, message)),
+        None => {}
+    }
+    let Some(user) = current_user(req).await else {
+        return Err((
+            Status::Unauthorized,
+            "Send an API key (Authorization: Bearer <key> or X-Api-Key), or sign in.".to_owned(),
+        ));
+    };
+    if is_unsafe(req.method()) {
+        let header = req.headers().get_one(request::CSRF_HEADER);
+        request::check_csrf(req, header).await.map_err(|m| (Status::Forbidden, m.to_owned()))?;
+    }
+    Ok(Principal::User(user))
 }
 
 #[rocket::async_trait]
@@ -198,9 +354,9 @@ impl<'r> FromRequest<'r> for ApiViewer {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match current_user(req).await {
-            Some(user) => Outcome::Success(ApiViewer(Principal::User(user))),
-            None => Outcome::Error((Status::Unauthorized, ())),
+        match api_principal(req).await {
+            Ok(p) => Outcome::Success(ApiViewer(p)),
+            Err((status, message)) => refuse(req, status, message),
         }
     }
 }
@@ -210,10 +366,15 @@ impl<'r> FromRequest<'r> for ApiAdmin {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
-        match current_user(req).await {
-            Some(user) if user.is_admin() => Outcome::Success(ApiAdmin(Principal::User(user))),
-            Some(_) => Outcome::Error((Status::Forbidden, ())),
-            None => Outcome::Error((Status::Unauthorized, ())),
+        match api_principal(req).await {
+            Ok(p) if p.is_admin() => Outcome::Success(ApiAdmin(p)),
+            Ok(Principal::ApiKey { .. }) => refuse(
+                req,
+                Status::Forbidden,
+                "This API key is read-only; this needs an admin key.",
+            ),
+            Ok(Principal::User(_)) => refuse(req, Status::Forbidden, "Only admins can do this."),
+            Err((status, message)) => refuse(req, status, message),
         }
     }
 }
@@ -222,23 +383,76 @@ impl<'r> FromRequest<'r> for ApiAdmin {
 impl<'r> FromRequest<'r> for Csrf {
     type Error = ();
 
-    async fn from_request(_req: &'r Request<'_>) -> Outcome<Self, ()> {
-        Outcome::Success(Csrf)
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let header = req.headers().get_one(request::CSRF_HEADER);
+        match request::check_csrf(req, header).await {
+            Ok(()) => Outcome::Success(Csrf),
+            Err(message) => refuse(req, Status::Forbidden, message),
+        }
     }
 }
+
+/// The decoded fields of a [`CsrfForm`]'s body, kept for the request's lifetime.
+struct FormFields(Vec<(String, String)>);
 
 #[rocket::async_trait]
 impl<'r, T: FromForm<'r> + Send + 'r> FromData<'r> for CsrfForm<T> {
     type Error = rocket::form::Errors<'r>;
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> DataOutcome<'r, Self> {
-        // STUB: the real guard also checks the `csrf` field against the session.
-        match Form::<rocket::form::Lenient<T>>::from_data(req, data).await {
-            DataOutcome::Success(form) => {
-                DataOutcome::Success(CsrfForm(form.into_inner().into_inner()))
+        use rocket::data::ToByteUnit as _;
+        use rocket::form::error::ErrorKind;
+        use rocket::http::RawStr;
+
+        if req.content_type().is_none_or(|ct| !ct.is_form()) {
+            return DataOutcome::Forward((data, Status::UnsupportedMediaType));
+        }
+        let limit = req.limits().get("form").unwrap_or_else(|| 256.kibibytes());
+        let body = match data.open(limit).into_string().await {
+            Ok(s) if s.is_complete() => s.into_inner(),
+            Ok(_) => {
+                let e = rocket::form::Error::from(ErrorKind::Io(std::io::Error::other(
+                    "the form is too large",
+                )));
+                return DataOutcome::Error((Status::PayloadTooLarge, e.into()));
             }
-            DataOutcome::Error(e) => DataOutcome::Error(e),
-            DataOutcome::Forward(f) => DataOutcome::Forward(f),
+            Err(e) => {
+                return DataOutcome::Error((
+                    Status::BadRequest,
+                    rocket::form::Error::from(e).into(),
+                ));
+            }
+        };
+        let decode = |s: &str| RawStr::new(s).url_decode_lossy().into_owned();
+        let fields = &req
+            .local_cache(|| {
+                FormFields(
+                    Form::values(&body)
+                        .map(|f| (decode(f.name.source()), decode(f.value)))
+                        .collect(),
+                )
+            })
+            .0;
+
+        let field = fields.iter().find(|(name, _)| name == "csrf").map(|(_, v)| v.as_str());
+        let header = req.headers().get_one(request::CSRF_HEADER);
+        if let Err(message) = request::check_csrf(req, field.or(header)).await {
+            note_refusal(req, message);
+            let e = rocket::form::Error::validation(message).with_name("csrf");
+            return DataOutcome::Error((Status::Forbidden, e.into()));
+        }
+        // Lenient: unknown fields (csrf among them) are ignored, missing ones default.
+        let mut context = T::init(rocket::form::Options::Lenient);
+        for (name, value) in fields.iter().filter(|(name, _)| name != "csrf") {
+            let field = rocket::form::ValueField {
+                name: rocket::form::name::NameView::new(name.as_str()),
+                value: value.as_str(),
+            };
+            T::push_value(&mut context, field);
+        }
+        match T::finalize(context) {
+            Ok(value) => DataOutcome::Success(CsrfForm(value)),
+            Err(errors) => DataOutcome::Error((Status::UnprocessableEntity, errors)),
         }
     }
 }

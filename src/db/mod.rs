@@ -5,11 +5,15 @@
 //! connections, which WAL lets run beside the writer. Every call runs on tokio's blocking
 //! pool, so a slow query never stalls the async executor.
 
+pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod media_users;
 pub mod migrations;
+pub mod oidc_flows;
 pub mod plays;
 pub mod servers;
+pub mod sessions;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -180,12 +184,21 @@ pub fn now_ms() -> i64 {
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]
 pub(crate) fn all_statements() -> Vec<String> {
-    [settings::STATEMENTS, audit::STATEMENTS, servers::STATEMENTS, media_users::STATEMENTS]
-        .concat()
-        .into_iter()
-        .map(str::to_owned)
-        .chain(plays::statements())
-        .collect()
+    [
+        settings::STATEMENTS,
+        audit::STATEMENTS,
+        servers::STATEMENTS,
+        media_users::STATEMENTS,
+        accounts::STATEMENTS,
+        sessions::STATEMENTS,
+        api_keys::STATEMENTS,
+        oidc_flows::STATEMENTS,
+    ]
+    .concat()
+    .into_iter()
+    .map(str::to_owned)
+    .chain(plays::statements())
+    .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod dashboard;
 pub mod format;
 pub mod health;
@@ -50,6 +51,7 @@ pub fn routes() -> Vec<Route> {
         servers::test,
         servers::poll_now
     ]);
+    routes.extend(auth::routes());
     routes
 }
 
@@ -64,7 +66,10 @@ fn to_base_path(config: &rocket::State<Config>) -> rocket::response::Redirect {
 }
 
 pub fn catchers() -> Vec<Catcher> {
-    rocket::catchers![not_found, unprocessable, default_catcher]
+    let mut catchers = rocket::catchers![not_found, unprocessable, default_catcher];
+    // 401 and 403: to the sign-in page, or an error naming why (see auth::catchers).
+    catchers.extend(crate::auth::catchers::catchers());
+    catchers
 }
 
 /// Renders a template into an HTML response, turning a template failure into an `AppError`.
@@ -137,7 +142,9 @@ pub fn is_api_request(req: &Request<'_>) -> bool {
 }
 
 #[rocket::catch(404)]
-fn not_found(req: &Request<'_>) -> AppError {
+async fn not_found(req: &Request<'_>) -> AppError {
+    // No guard ran for an unknown path: look the user up so the page keeps its navigation.
+    let _ = crate::auth::current_user(req).await;
     if is_api_request(req) {
         AppError::not_found("API endpoint")
     } else {

@@ -8,7 +8,7 @@ use rocket::State;
 use rocket::response::content::RawHtml;
 use rocket::response::{Redirect, Responder};
 
-use crate::auth::{Admin, Csrf, CsrfForm};
+use crate::auth::{Admin, CsrfForm, NoFields};
 use crate::crypto::SecretBox;
 use crate::db::servers::{self, ServerInput, ServerRow, TOKEN_PURPOSE};
 use crate::db::{self, Db};
@@ -269,10 +269,10 @@ pub async fn update(
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
 }
 
-#[rocket::post("/settings/servers/<id>/enable?<on>")]
+#[rocket::post("/settings/servers/<id>/enable?<on>", data = "<_form>")]
 pub async fn toggle(
     admin: Admin,
-    _csrf: Csrf,
+    _form: CsrfForm<NoFields>,
     id: i64,
     on: bool,
     db: &State<Db>,
@@ -308,10 +308,10 @@ pub async fn toggle(
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
 }
 
-#[rocket::post("/settings/servers/<id>/delete")]
+#[rocket::post("/settings/servers/<id>/delete", data = "<_form>")]
 pub async fn delete(
     admin: Admin,
-    _csrf: Csrf,
+    _form: CsrfForm<NoFields>,
     id: i64,
     db: &State<Db>,
     control: &State<Arc<Control>>,
@@ -399,10 +399,10 @@ pub async fn test(
 }
 
 /// Polls every server now.
-#[rocket::post("/settings/servers/poll-now")]
+#[rocket::post("/settings/servers/poll-now", data = "<_form>")]
 pub fn poll_now(
     _admin: Admin,
-    _csrf: Csrf,
+    _form: CsrfForm<NoFields>,
     control: &State<Arc<Control>>,
     hx: HxRequest,
     layout: Layout,
