@@ -55,3 +55,77 @@ async fn setup_login_dashboard_logout_in_a_real_browser() {
     browser.wait_for_text("h1", "Your account", WAIT).await;
     assert!(server.log().contains("Streamwarden is listening"));
 }
+
+/// The README's `streamwarden demo`: one click in, streams arrive live over SSE without a
+/// reload, and the stop dialog stops a stream on its (simulated) server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let launch = common::process::Launch {
+        args: vec!["demo".into()],
+        env: vec![
+            ("STREAMWARDEN_DATA_DIR".into(), dir.path().join("data").display().to_string()),
+            ("STREAMWARDEN_API_KEY".into(), "browser-test-key-0123456789".into()),
+        ],
+        as_user: None,
+    };
+    let server = launch.start(dir.path());
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/")).await;
+    browser.click("#demo-login").await;
+    browser.wait_for_text("h1", "Now playing", WAIT).await;
+    // Mark this page: a reload would lose the mark.
+    browser.execute("window.streamwardenMark = 42; return true;", vec![]).await;
+
+    // The story starts eight streams in its first fifteen seconds: they arrive over SSE.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let streams = browser.find_all("article.stream-card").await.len();
+        if streams >= 6 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {streams} streams arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // Pending streams become confirmed (the demo confirms after 10 s), still without reload.
+    browser.wait_for("article.stream-card[data-user=mallory]:not([data-pending])", WAIT).await;
+    let mark = browser.execute("return window.streamwardenMark;", vec![]).await;
+    assert_eq!(mark, serde_json::json!(42), "the page was never reloaded");
+
+    // Stop mallory's stream through the dialog. The card is re-rendered live, so it is
+    // found and clicked in one step (a WebDriver element could go stale in between).
+    browser
+        .execute("document.querySelector('article.stream-card[data-user=mallory] [data-stop]').click(); return true;", vec![])
+        .await;
+    browser.wait_for("#stop-dialog[open]", WAIT).await;
+    browser.fill("#stop-message", "Account sharing is not allowed").await;
+    browser.click("#stop-form button[type=submit]").await;
+    browser.wait_for_text("#stopped", "Stopped mallory's stream", WAIT).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while browser.find("article.stream-card[data-user=mallory]").await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "mallory's card is still there");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let history: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/history"))
+        .bearer_auth("browser-test-key-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stopped = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"]["name"] == "mallory")
+        .cloned();
+    assert_eq!(stopped.map(|p| p["stop_reason"].clone()), Some(serde_json::json!("terminated")));
+    assert_eq!(
+        browser.execute("return window.streamwardenMark;", vec![]).await,
+        serde_json::json!(42)
+    );
+}

@@ -128,3 +128,112 @@ fn an_unwritable_data_directory_fails_with_one_line_naming_it() {
     assert!(!status.success());
     assert!(out.starts_with("streamwarden: cannot create the data directory"), "{out}");
 }
+
+/// The API as a script would call it, with the admin key from the environment.
+struct Api {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    base: String,
+}
+
+const API_KEY: &str = "e2e-admin-key-0123456789";
+
+impl Api {
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.rt.block_on(async {
+            let mut req =
+                self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            match req.send().await {
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+                }
+                Err(_) => (0, serde_json::Value::Null),
+            }
+        })
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        self.call(reqwest::Method::GET, path, None).1
+    }
+}
+
+#[test]
+fn kill_9_then_restart_resumes_the_play_without_losing_or_doubling_it() {
+    use streamwarden::media::ServerKind;
+    use streamwarden::sim::{Cluster, World, world};
+
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let cluster = rt.block_on(async {
+        let mut w = World::new();
+        w.add_server(ServerKind::Plex, "Sim Plex", &[("1", "owner"), ("11", "alice")]);
+        Cluster::start(w).await.unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let launch = Launch::serve(&data)
+        .env("STREAMWARDEN_API_KEY", API_KEY)
+        .env("STREAMWARDEN_POLL_INTERVAL", "2")
+        .env("STREAMWARDEN_CONFIRM_SECONDS", "2");
+    let mut server = launch.start(dir.path());
+    let mut api =
+        Api { rt, http: reqwest::Client::new(), base: format!("http://127.0.0.1:{}", server.port) };
+
+    let e = &cluster.endpoints[0];
+    let (status, created) = api.call(
+        reqwest::Method::POST,
+        "/api/v1/servers",
+        Some(serde_json::json!({"name": e.name, "kind": "plex", "url": e.url, "token": e.token})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let key = cluster.with(|w| {
+        let tv = world::device("tv", "TV", "Plex for Roku", "Roku");
+        w.start(
+            0,
+            "alice",
+            &tv,
+            "81.2.69.142".parse().unwrap(),
+            false,
+            &world::movie("1", "Sintel", 2010, 15, 1080),
+        )
+    });
+    let confirmed = |api: &Api| {
+        let sessions = api.get("/api/v1/sessions");
+        sessions
+            .as_array()
+            .and_then(|s| s.first())
+            .filter(|s| s["pending"] == false)
+            .map(|s| s["id"].clone())
+    };
+    let id = common::process::wait_for(Duration::from_secs(20), || confirmed(&api))
+        .expect("the session is confirmed");
+
+    // SIGKILL: no shutdown hook runs.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let server = launch.start(dir.path());
+    api.base = format!("http://127.0.0.1:{}", server.port);
+    let resumed =
+        common::process::wait_for(Duration::from_secs(20), || confirmed(&api)).expect("resumed");
+    assert_eq!(resumed, id, "the same play, not a second one");
+    assert!(server.log().contains("resuming live sessions from the last run"), "{}", server.log());
+
+    cluster.with(|w| w.stop(&key));
+    let history = common::process::wait_for(Duration::from_secs(20), || {
+        let items = api.get("/api/v1/history")["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .expect("the play reaches history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["id"], id);
+    drop(server);
+}

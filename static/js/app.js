@@ -17,18 +17,6 @@
       try { localStorage.setItem("streamwarden-theme", next); } catch (e) { /* ignore */ }
       return;
     }
-    // "Stop stream": one dialog for every card (the cards are replaced live, a dialog
-    // inside one would vanish while the admin types).
-    var stop = event.target.closest("[data-stop]");
-    var stopDialog = document.getElementById("stop-dialog");
-    if (stop && stopDialog && stopDialog.showModal) {
-      event.preventDefault();
-      stopDialog.querySelector("input[name=play_id]").value = stop.getAttribute("data-stop");
-      var label = stopDialog.querySelector("[data-stop-label]");
-      if (label) label.textContent = stop.getAttribute("data-stop-title") || "";
-      stopDialog.showModal();
-      return;
-    }
     // <dialog> openers and closers: data-open-dialog="id", data-close-dialog.
     var opener = event.target.closest("[data-open-dialog]");
     if (opener) {
@@ -42,6 +30,21 @@
       if (open) { event.preventDefault(); open.close(); }
     }
   });
+
+  // "Stop stream": one dialog for every card (the cards are replaced live, a dialog
+  // inside one would vanish while the admin types). Captured before htmx's boost sees the
+  // click, which would otherwise follow the link (the page for browsers without JS).
+  document.addEventListener("click", function (event) {
+    var stop = event.target.closest("[data-stop]");
+    var dialog = document.getElementById("stop-dialog");
+    if (!stop || !dialog || !dialog.showModal) return;
+    event.preventDefault();
+    event.stopPropagation();
+    dialog.querySelector("input[name=play_id]").value = stop.getAttribute("data-stop");
+    var label = dialog.querySelector("[data-stop-label]");
+    if (label) label.textContent = stop.getAttribute("data-stop-title") || "";
+    dialog.showModal();
+  }, true);
 
   // Confirm before submitting forms marked data-confirm="question".
   document.addEventListener("submit", function (event) {
