@@ -57,8 +57,10 @@ const HISTORY_COLUMNS: &str = "p.id, p.server_id, s.name, s.kind, p.user_id, u.n
      p.audio_decision, p.source_resolution, p.stream_resolution, p.bandwidth_kbps, p.stream, \
      p.started_at, p.stopped_at, p.state, p.progress_ms, p.paused_ms, p.play_ms, p.watched, \
      p.reference_id, p.stop_reason, p.item_id";
-const HISTORY_FROM: &str =
-    " FROM plays p JOIN media_users u ON u.id = p.user_id JOIN servers s ON s.id = p.server_id";
+/// `CROSS JOIN` keeps `plays` the outer loop: SQLite would otherwise sometimes start from
+/// the users and sort a whole month of plays instead of walking an index in order.
+const HISTORY_FROM: &str = " FROM plays p CROSS JOIN media_users u ON u.id = p.user_id \
+     CROSS JOIN servers s ON s.id = p.server_id";
 
 #[cfg(test)]
 pub(crate) fn statements() -> Vec<String> {
@@ -495,15 +497,14 @@ fn fts_query(q: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// A page of finished plays, newest first. Only the filters in use reach the SQL, so the
-/// planner can pick the index made for them.
-pub fn history(
-    conn: &Connection,
+/// The SQL of a history page and its arguments (`None`: the scope sees nothing). Only the
+/// filters in use reach the SQL, so the planner can pick the index made for them.
+pub fn history_query(
     filter: &HistoryFilter,
     scope: Scope,
     after: Option<Cursor>,
     limit: u32,
-) -> AppResult<HistoryPage> {
+) -> Option<(String, Vec<Value>)> {
     let mut sql = format!("SELECT {HISTORY_COLUMNS}{HISTORY_FROM} WHERE p.status = 'stopped'");
     let mut args: Vec<Value> = Vec::new();
     let mut arg = |sql: &mut String, clause: &str, value: Value| {
@@ -513,7 +514,7 @@ pub fn history(
     match scope {
         Scope::All => {}
         Scope::MediaUser(id) => arg(&mut sql, "p.user_id = ?", id.into()),
-        Scope::Nothing => return Ok(HistoryPage { items: Vec::new(), next: None }),
+        Scope::Nothing => return None,
     }
     if let Some(id) = filter.user_id {
         arg(&mut sql, "p.user_id = ?", id.into());
@@ -531,7 +532,9 @@ pub fn history(
         arg(&mut sql, "p.started_at < ?", to.into());
     }
     if let Some(q) = filter.q.as_deref().and_then(fts_query) {
-        arg(&mut sql, "p.id IN (SELECT rowid FROM plays_fts WHERE plays_fts MATCH ?)", q.into());
+        // `+p.id`: walk the history index in order and look each play up in the matches,
+        // rather than fetch every match and sort them (a common word matches thousands).
+        arg(&mut sql, "+p.id IN (SELECT rowid FROM plays_fts WHERE plays_fts MATCH ?)", q.into());
     }
     if let Some(c) = after {
         args.push(c.started_at.into());
@@ -539,9 +542,23 @@ pub fn history(
         let (a, b) = (args.len() - 1, args.len());
         let _ = write!(sql, " AND (p.started_at, p.id) < (?{a}, ?{b})");
     }
-    let limit = limit.clamp(1, 500);
     // One more than asked, to know whether there is a next page.
     let _ = write!(sql, " ORDER BY p.started_at DESC, p.id DESC LIMIT {}", limit + 1);
+    Some((sql, args))
+}
+
+/// A page of finished plays, newest first.
+pub fn history(
+    conn: &Connection,
+    filter: &HistoryFilter,
+    scope: Scope,
+    after: Option<Cursor>,
+    limit: u32,
+) -> AppResult<HistoryPage> {
+    let limit = limit.clamp(1, 500);
+    let Some((sql, args)) = history_query(filter, scope, after, limit) else {
+        return Ok(HistoryPage { items: Vec::new(), next: None });
+    };
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut items: Vec<HistoryRow> = stmt
         .query_map(params_from_iter(args), history_row)?

@@ -198,6 +198,20 @@ impl Poller {
         self.apply(answers, now).await
     }
 
+    /// Applies snapshots that arrived some other way (a push source, a benchmark) as if
+    /// every listed server had just answered a poll.
+    pub async fn apply_snapshots(
+        &mut self,
+        snapshots: Vec<(i64, Vec<ActiveSession>)>,
+        now: Ms,
+    ) -> TickReport {
+        let answers = snapshots
+            .into_iter()
+            .map(|(id, sessions)| (id, Answer::Sessions { sessions, users: None }))
+            .collect();
+        self.apply(answers, now).await
+    }
+
     /// Asks every due server for its sessions, concurrently. Changes nothing, so it may
     /// be cancelled (shutdown) at any point.
     async fn poll(&mut self, now: Ms) -> Vec<(i64, Answer)> {
