@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod notify;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;

@@ -113,7 +113,10 @@ impl Principal {
 }
 
 /// The signed-in user of this request, if any (looked up once per request).
-#[expect(clippy::unused_async, reason = "stub: the real lookup reads the session from the database")]
+#[expect(
+    clippy::unused_async,
+    reason = "stub: the real lookup reads the session from the database"
+)]
 pub async fn current_user(req: &Request<'_>) -> Option<AuthUser> {
     // STUB: a built-in admin.
     let _ = req;

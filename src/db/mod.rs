@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod migrations;
+pub mod notify;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ pub fn now_ms() -> i64 {
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]
 pub(crate) fn all_statements() -> Vec<&'static str> {
-    [settings::STATEMENTS, audit::STATEMENTS].concat()
+    [settings::STATEMENTS, audit::STATEMENTS, notify::STATEMENTS].concat()
 }
 
 #[cfg(test)]
