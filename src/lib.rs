@@ -101,6 +101,11 @@ pub fn rocket(app: App) -> Rocket<Build> {
     let secrets = SecretBox::new(&keys.encryption);
     let base = if config.base_path.is_empty() { "/".to_owned() } else { config.base_path.clone() };
     let tasks = Arc::new(Tasks::new());
+    let notifier = notify::Notifier::new(
+        db.clone(),
+        secrets.clone(),
+        notify::message::Links::new(config.public_url.clone()),
+    );
 
     let mut rocket = rocket::custom(figment);
     if !config.base_path.is_empty() {
@@ -111,6 +116,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(db)
         .manage(secrets)
         .manage(Arc::clone(&tasks))
+        .manage(notifier)
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -124,6 +130,17 @@ pub fn rocket(app: App) -> Rocket<Build> {
                     version = env!("CARGO_PKG_VERSION"),
                     "Streamwarden is listening"
                 );
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {
+            Box::pin(async move {
+                let (Some(tasks), Some(notifier)) =
+                    (rocket.state::<Arc<Tasks>>(), rocket.state::<notify::Notifier>())
+                else {
+                    return;
+                };
+                let worker = notifier.worker();
+                tasks.spawn("notification delivery", |stop| worker.run(stop));
             })
         }))
         .attach(AdHoc::on_shutdown("Stop background tasks, then the database", |rocket| {

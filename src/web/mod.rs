@@ -5,6 +5,8 @@ pub mod dashboard;
 pub mod health;
 pub mod htmx;
 pub mod layout;
+pub mod notifications;
+pub mod notifiers_api;
 pub mod settings;
 
 use std::time::Instant;
@@ -21,7 +23,11 @@ use crate::error::{AppError, AppResult};
 
 /// Every route, mounted under the base path.
 pub fn routes() -> Vec<Route> {
-    rocket::routes![assets::asset, health::healthz, health::api_health, dashboard::index,]
+    let mut routes =
+        rocket::routes![assets::asset, health::healthz, health::api_health, dashboard::index,];
+    routes.extend(notifications::routes());
+    routes.extend(notifiers_api::routes());
+    routes
 }
 
 /// With a base path, the bare root sends visitors to it (a LAN visitor typing the address).
