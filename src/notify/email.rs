@@ -17,10 +17,10 @@ use super::channel::{Channel, Delivery, Fields, SendError, Sent, check_pem_certi
 use super::message::Message;
 use crate::error::{AppError, AppResult};
 
-/// Longest wait for each step of the SMTP conversation.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest wait for a whole delivery.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(45);
+/// Longest wait for the TCP connection (lettre applies its timeout to connecting only).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for a whole delivery: connection, TLS, login and the message.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_FROM_NAME: &str = "Streamwarden";
 
 pub const FIELDS: &[&str] =
@@ -148,7 +148,7 @@ impl EmailConfig {
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.as_str())
                 .port(self.port)
-                .timeout(Some(COMMAND_TIMEOUT));
+                .timeout(Some(CONNECT_TIMEOUT));
         if self.security != Security::None {
             let mut params = TlsParameters::builder(self.host.clone());
             if let Some(pem) = &self.ca_cert {

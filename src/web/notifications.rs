@@ -528,11 +528,10 @@ pub async fn update(
 
 // ---- buttons ----------------------------------------------------------------------------
 
-/// A form that carries nothing but its CSRF token.
+/// A form that carries nothing but its CSRF token (Rocket wants a field; none is needed).
 #[derive(Debug, FromForm)]
 pub struct Confirm {
-    #[field(default = None)]
-    _nothing: Option<String>,
+    pub confirm: Option<String>,
 }
 
 #[derive(Debug, FromForm)]
