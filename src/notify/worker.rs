@@ -191,24 +191,24 @@ impl Worker {
     }
 
     /// Sends every message that is due at `now`, channel by channel in parallel, and returns
-    /// how many sends were attempted. Retries land after `now`, so this ends. For tests and
-    /// tools: they drive time by passing a later `now`.
+    /// how many sends were attempted. Each message is tried at most once per call, so this
+    /// ends. For tests and tools: they drive time by passing a later `now`.
     pub async fn deliver_due(&self, now: i64) -> AppResult<usize> {
-        let mut attempted = 0;
+        let mut tried = HashSet::new();
         loop {
             let due = self.shared.db.read(move |conn| sql::due_messages(conn, now, BATCH)).await?;
             let mut seen = HashSet::new();
             let mut round = JoinSet::new();
             for row in due {
-                if seen.insert(row.notifier_id) {
+                if !tried.contains(&row.id) && seen.insert(row.notifier_id) {
+                    tried.insert(row.id);
                     let worker = self.clone();
                     round.spawn(async move { worker.deliver(row, Clock::Fixed(now)).await });
                 }
             }
             if round.is_empty() {
-                return Ok(attempted);
+                return Ok(tried.len());
             }
-            attempted += round.len();
             while round.join_next().await.is_some() {}
         }
     }
