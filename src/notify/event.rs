@@ -311,7 +311,7 @@ impl Event {
         .severity(Severity::Warning)
         .user(0, "alice (example)")
         .server(0, "Example server")
-        .rule(0, "Test notification")
+        .rule(0, "Example rule")
         .link("/settings/notifications")
         .data(serde_json::json!({ "test": true }))
     }

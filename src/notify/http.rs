@@ -132,11 +132,22 @@ fn transport_error(service: &str, e: reqwest::Error) -> SendError {
     let what = if e.is_timeout() {
         format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
     } else if e.is_connect() {
-        format!("cannot connect: {}", source_chain(e))
+        // The innermost cause says it best: "Connection refused (os error 111)",
+        // "invalid peer certificate: UnknownIssuer", "failed to lookup address ...".
+        format!("cannot connect: {}", root_cause(&e))
     } else {
         source_chain(e)
     };
     SendError::transient(format!("{service}: {what}"))
+}
+
+/// The innermost cause of `e` (never the URL).
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if std::ptr::addr_eq(cause, e) { "connection failed".to_owned() } else { cause.to_string() }
 }
 
 /// The error's causes joined, without reqwest's own "error sending request for url (...)".

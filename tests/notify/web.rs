@@ -132,7 +132,7 @@ async fn add_a_channel_with_a_form_and_its_secret_never_comes_back() {
     assert_eq!(tested.count(".alert-ok"), 1, "{}", tested.body);
     let request = &ntfy.requests()[0];
     assert_eq!(request.header("Authorization"), Some("Bearer tk_form_secret_123"));
-    assert_eq!(request.json()["title"], "Test: Test notification: alice (example)");
+    assert_eq!(request.json()["title"], "Test: Example rule: alice (example)");
 }
 
 #[rocket::async_test]
