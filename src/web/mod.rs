@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod health;
 pub mod htmx;
 pub mod layout;
+pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
 pub mod settings;

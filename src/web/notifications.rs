@@ -1,6 +1,6 @@
-//! Settings → Notifications: the channels, their forms, "send test" and the delivery log.
-//! The rules live in `crate::notify`; this file turns forms into its input and its results
-//! into pages.
+//! Settings → Notifications: the channel list, add and edit (the form itself is in
+//! `notification_form.rs`), enable, delete, "send test" and the delivery log. The rules live
+//! in `crate::notify`; these routes only turn requests into its calls and its results into pages.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,16 +12,18 @@ use rocket::request::{FlashMessage, FromRequest, Outcome, Request};
 use rocket::response::content::RawHtml;
 use rocket::response::{Flash, Redirect, Responder};
 use rocket::{State, get, post};
-use serde_json::{Map, Value};
 
 use crate::auth::{self, Admin, CsrfForm};
 use crate::config::Config;
 use crate::db::notify::{OutboxCounts, OutboxRow};
 use crate::error::{AppError, AppResult};
 use crate::notify::store::{Actor, ChannelView};
-use crate::notify::{ChannelKind, EventKind, Notifier, NotifierId, Severity, ntfy, pushover};
+use crate::notify::{ChannelKind, EventKind, Notifier, NotifierId, Severity};
 use crate::web::htmx::{HxRedirect, HxRequest};
 use crate::web::layout::Layout;
+use crate::web::notification_form::{
+    ChannelForm, ChannelFormPage, edit_page, form_error, plain_field,
+};
 use crate::web::render;
 
 /// Entries per page of the delivery log.
@@ -118,253 +120,6 @@ fn flash_class(kind: &str) -> &'static str {
 
 // ---- add and edit -----------------------------------------------------------------------
 
-/// The add/edit form: every field any channel kind has; each kind's form shows its own.
-#[derive(Debug, Default, FromForm)]
-pub struct ChannelForm {
-    name: Option<String>,
-    enabled: bool,
-    events: Vec<String>,
-    min_severity: Option<String>,
-    user_cooldown_minutes: Option<String>,
-    /// Secret fields whose stored value is to be removed.
-    clear: Vec<String>,
-    host: Option<String>,
-    port: Option<String>,
-    security: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    from: Option<String>,
-    from_name: Option<String>,
-    to: Option<String>,
-    ca_cert: Option<String>,
-    token: Option<String>,
-    user: Option<String>,
-    device: Option<String>,
-    sound: Option<String>,
-    priority_low: Option<String>,
-    priority_warning: Option<String>,
-    priority_high: Option<String>,
-    retry: Option<String>,
-    expire: Option<String>,
-    api_url: Option<String>,
-    server_url: Option<String>,
-    topic: Option<String>,
-    tags: Option<String>,
-    webhook_url: Option<String>,
-    url: Option<String>,
-    method: Option<String>,
-    headers: Option<String>,
-    secret: Option<String>,
-}
-
-impl ChannelForm {
-    fn config_value(&self, key: &str) -> Option<&str> {
-        let value = match key {
-            "host" => &self.host,
-            "port" => &self.port,
-            "security" => &self.security,
-            "username" => &self.username,
-            "password" => &self.password,
-            "from" => &self.from,
-            "from_name" => &self.from_name,
-            "to" => &self.to,
-            "ca_cert" => &self.ca_cert,
-            "token" => &self.token,
-            "user" => &self.user,
-            "device" => &self.device,
-            "sound" => &self.sound,
-            "priority_low" => &self.priority_low,
-            "priority_warning" => &self.priority_warning,
-            "priority_high" => &self.priority_high,
-            "retry" => &self.retry,
-            "expire" => &self.expire,
-            "api_url" => &self.api_url,
-            "server_url" => &self.server_url,
-            "topic" => &self.topic,
-            "tags" => &self.tags,
-            "webhook_url" => &self.webhook_url,
-            "url" => &self.url,
-            "method" => &self.method,
-            "headers" => &self.headers,
-            "secret" => &self.secret,
-            _ => &None,
-        };
-        value.as_deref()
-    }
-
-    /// The input `notify` takes, as the API would send it. Checkboxes that are absent mean
-    /// "off", so `enabled` and `events` are always given.
-    fn to_input(&self, kind: ChannelKind, creating: bool) -> Map<String, Value> {
-        let mut input = Map::new();
-        if creating {
-            input.insert("kind".into(), kind.as_str().into());
-        }
-        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
-        input.insert("name".into(), text(&self.name));
-        input.insert("enabled".into(), self.enabled.into());
-        input.insert("events".into(), self.events.clone().into());
-        input.insert("min_severity".into(), text(&self.min_severity));
-        input.insert("user_cooldown_minutes".into(), text(&self.user_cooldown_minutes));
-        input.insert("clear".into(), self.clear.clone().into());
-        let config: Map<String, Value> = kind
-            .fields()
-            .iter()
-            .filter_map(|key| {
-                self.config_value(key).map(|v| ((*key).to_owned(), Value::String(v.to_owned())))
-            })
-            .collect();
-        input.insert("config".into(), Value::Object(config));
-        input
-    }
-
-    /// What the user typed, to show again after an error (never the secrets).
-    fn values(&self, kind: ChannelKind) -> BTreeMap<String, String> {
-        let mut values = BTreeMap::new();
-        for (key, value) in [
-            ("name", &self.name),
-            ("min_severity", &self.min_severity),
-            ("user_cooldown_minutes", &self.user_cooldown_minutes),
-        ] {
-            values.insert(key.to_owned(), value.clone().unwrap_or_default());
-        }
-        for key in kind.fields() {
-            if !kind.secret_fields().contains(key) {
-                values.insert(
-                    (*key).to_owned(),
-                    self.config_value(key).unwrap_or_default().to_owned(),
-                );
-            }
-        }
-        values
-    }
-}
-
-/// The values of a stored channel, as the form shows them.
-fn stored_values(view: &ChannelView) -> BTreeMap<String, String> {
-    let mut values = BTreeMap::new();
-    values.insert("name".to_owned(), view.name.clone());
-    values.insert("min_severity".to_owned(), view.min_severity.as_str().to_owned());
-    values.insert("user_cooldown_minutes".to_owned(), view.user_cooldown_minutes.to_string());
-    for (key, value) in &view.config {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Array(items) => {
-                items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
-            }
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        values.insert(key.clone(), text);
-    }
-    values
-}
-
-#[derive(Template)]
-#[template(path = "settings/notifications_form.html")]
-pub struct ChannelFormPage {
-    layout: Layout,
-    tab: &'static str,
-    kind: ChannelKind,
-    /// `None` while adding.
-    id: Option<NotifierId>,
-    values: BTreeMap<String, String>,
-    enabled: bool,
-    events: Vec<EventKind>,
-    secrets_set: Vec<&'static str>,
-    header_names: Vec<String>,
-    /// The field in error (as the form names it) and the message.
-    error: Option<(String, String)>,
-    all_events: [EventKind; 7],
-    severities: [Severity; 3],
-    public_url_set: bool,
-}
-
-impl ChannelFormPage {
-    fn v(&self, key: &str) -> &str {
-        self.values.get(key).map_or("", String::as_str)
-    }
-
-    fn invalid(&self, key: &str) -> bool {
-        self.error.as_ref().is_some_and(|(field, _)| field == key)
-    }
-
-    fn error_message(&self) -> &str {
-        self.error.as_ref().map_or("", |(_, m)| m.as_str())
-    }
-
-    fn secret_set(&self, key: &str) -> bool {
-        self.secrets_set.contains(&key)
-    }
-
-    #[expect(
-        clippy::trivially_copy_pass_by_ref,
-        reason = "askama hands loop items over by reference"
-    )]
-    fn has_event(&self, kind: &EventKind) -> bool {
-        self.events.contains(kind)
-    }
-
-    fn action(&self) -> String {
-        match self.id {
-            Some(id) => format!("{}/settings/notifications/{id}", self.layout.base),
-            None => format!("{}/settings/notifications?kind={}", self.layout.base, self.kind),
-        }
-    }
-
-    /// Options of a priority select: (value, label).
-    fn priorities(&self) -> Vec<(i64, &'static str)> {
-        match self.kind {
-            ChannelKind::Pushover => vec![
-                (-2, "−2 lowest: no alert"),
-                (-1, "−1 low: quiet"),
-                (0, "0 normal"),
-                (1, "1 high: bypasses quiet hours"),
-                (2, "2 emergency: repeats until acknowledged"),
-            ],
-            _ => vec![
-                (1, "1 min"),
-                (2, "2 low"),
-                (3, "3 default"),
-                (4, "4 high"),
-                (5, "5 max (urgent)"),
-            ],
-        }
-    }
-
-    /// The selected priority for a severity's field (stored, typed, or the default).
-    #[expect(
-        clippy::trivially_copy_pass_by_ref,
-        reason = "askama hands loop items over by reference"
-    )]
-    fn priority_selected(&self, key: &str, value: &i64) -> bool {
-        let default = match self.kind {
-            ChannelKind::Pushover => pushover::DEFAULT_PRIORITIES,
-            _ => ntfy::DEFAULT_PRIORITIES,
-        };
-        let fallback = match key {
-            "priority_low" => default.low,
-            "priority_warning" => default.warning,
-            _ => default.high,
-        };
-        self.v(key).parse::<i64>().unwrap_or(fallback) == *value
-    }
-
-    /// Whether the field `key` holds `value` (for selects).
-    fn is(&self, key: &str, value: &str) -> bool {
-        self.v(key) == value
-    }
-}
-
-/// An error in a form field, named as the form names it (`config.host` is `host`).
-fn form_error(e: &AppError) -> Option<(String, String)> {
-    match e {
-        AppError::Validation { field, message } => {
-            Some((field.strip_prefix("config.").unwrap_or(field).to_owned(), message.clone()))
-        }
-        _ => None,
-    }
-}
-
 /// The answer to a form post.
 #[derive(Responder)]
 #[expect(clippy::large_enum_variant, reason = "one per request, moved once")]
@@ -452,32 +207,6 @@ pub async fn create(
             };
             Ok(Saved::Invalid((Status::BadRequest, render(&page)?)))
         }
-    }
-}
-
-/// Form errors name the form's field, not the API's (`host`, not `config.host`).
-fn plain_field(e: AppError) -> AppError {
-    match form_error(&e) {
-        Some((field, message)) => AppError::Validation { field, message },
-        None => e,
-    }
-}
-
-fn edit_page(layout: Layout, view: ChannelView, public_url_set: bool) -> ChannelFormPage {
-    ChannelFormPage {
-        layout: layout.nav("settings"),
-        tab: "notifications",
-        kind: view.kind,
-        id: Some(view.id),
-        values: stored_values(&view),
-        enabled: view.enabled,
-        events: view.events,
-        secrets_set: view.secrets_set,
-        header_names: view.header_names,
-        error: None,
-        all_events: EventKind::ALL,
-        severities: Severity::ALL,
-        public_url_set,
     }
 }
 
