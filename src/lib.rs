@@ -13,6 +13,7 @@ pub mod error;
 pub mod geo;
 pub mod keys;
 pub mod media;
+pub mod notify;
 pub mod poller;
 pub mod sim;
 pub mod tasks;
@@ -141,6 +142,11 @@ pub fn rocket(app: App) -> Rocket<Build> {
 
     let base = if config.base_path.is_empty() { "/".to_owned() } else { config.base_path.clone() };
     let interval = config.poll_interval;
+    let notifier = notify::Notifier::new(
+        db.clone(),
+        secrets.clone(),
+        notify::message::Links::new(config.public_url.clone()),
+    );
 
     let mut rocket = rocket::custom(figment);
     if !config.base_path.is_empty() {
@@ -154,6 +160,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&tasks))
         .manage(Arc::clone(&poller))
         .manage(control)
+        .manage(notifier)
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -178,6 +185,17 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
                 tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {
+            Box::pin(async move {
+                let (Some(tasks), Some(notifier)) =
+                    (rocket.state::<Arc<Tasks>>(), rocket.state::<notify::Notifier>())
+                else {
+                    return;
+                };
+                let worker = notifier.worker();
+                tasks.spawn("notification delivery", |stop| worker.run(stop));
             })
         }))
         .attach(AdHoc::on_shutdown("Stop background tasks, then the database", |rocket| {

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod media_users;
 pub mod migrations;
+pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
 pub mod servers;
@@ -193,6 +194,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         sessions::STATEMENTS,
         api_keys::STATEMENTS,
         oidc_flows::STATEMENTS,
+        notify::STATEMENTS,
     ]
     .concat()
     .into_iter()

@@ -9,6 +9,9 @@ pub mod health;
 pub mod history;
 pub mod htmx;
 pub mod layout;
+pub mod notification_form;
+pub mod notifications;
+pub mod notifiers_api;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -52,6 +55,8 @@ pub fn routes() -> Vec<Route> {
         servers::poll_now
     ]);
     routes.extend(auth::routes());
+    routes.extend(notifications::routes());
+    routes.extend(notifiers_api::routes());
     routes
 }
 

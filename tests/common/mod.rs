@@ -42,6 +42,9 @@ pub struct TestEnv {
     pub session: Option<Session>,
     pub admin_id: Option<i64>,
     counter: AtomicUsize,
+    /// Cookies the app set that are not the session's (flash messages), sent back like a
+    /// browser would.
+    jar: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl TestEnv {
@@ -106,7 +109,14 @@ impl TestEnv {
         adjust(&mut config);
         let app = streamwarden::prepare_for_tests(config).expect("app prepares");
         let client = Client::untracked(streamwarden::rocket(app)).await.expect("valid rocket");
-        Self { client, dir: None, session: None, admin_id: None, counter: AtomicUsize::new(0) }
+        Self {
+            client,
+            dir: None,
+            session: None,
+            admin_id: None,
+            counter: AtomicUsize::new(0),
+            jar: std::sync::Mutex::default(),
+        }
     }
 
     pub fn control(&self) -> &std::sync::Arc<streamwarden::poller::control::Control> {
@@ -273,6 +283,25 @@ pub fn encode(s: &str) -> String {
     })
 }
 
+/// Percent-decoding (cookie values).
+pub fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `k=v&k=v`, encoded.
 pub fn form_body(fields: &[(&str, &str)]) -> String {
     fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
@@ -285,6 +314,9 @@ impl<'a> Caller<'a> {
         if let Some(s) = &self.session {
             req = req.cookie(Cookie::new(session::SESSION_COOKIE, s.token.clone()));
         }
+        for (name, value) in self.env.jar.lock().unwrap().iter() {
+            req = req.cookie(Cookie::new(name.clone(), value.clone()));
+        }
         if let Some(token) = &self.csrf_cookie {
             req = req.cookie(Cookie::new(session::CSRF_COOKIE, token.clone()));
         }
@@ -292,6 +324,28 @@ impl<'a> Caller<'a> {
             req = req.header(Header::new("Authorization", format!("Bearer {key}")));
         }
         req
+    }
+
+    /// Reads a response and keeps the cookies a browser would keep.
+    pub async fn finish(&self, res: LocalResponse<'_>) -> Reply {
+        let reply = Reply::read(res).await;
+        let mut jar = self.env.jar.lock().unwrap();
+        for line in reply.headers_named("Set-Cookie") {
+            let Some((name, rest)) = line.split_once('=') else { continue };
+            let name = name.trim();
+            if name == session::SESSION_COOKIE || name == session::CSRF_COOKIE {
+                continue;
+            }
+            let value = rest.split(';').next().unwrap_or_default().trim();
+            let removed = value.is_empty() || line.to_ascii_lowercase().contains("max-age=0");
+            jar.retain(|(n, _)| n != name);
+            if !removed {
+                // The header carries it percent-encoded; a local request takes it decoded.
+                jar.push((name.to_owned(), decode(value)));
+            }
+        }
+        drop(jar);
+        reply
     }
 
     /// The CSRF token this caller's forms carry.
@@ -304,12 +358,12 @@ impl<'a> Caller<'a> {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Reply::read(self.request(Method::Get, path).dispatch().await).await
+        self.finish(self.request(Method::Get, path).dispatch().await).await
     }
 
     pub async fn get_htmx(&self, path: &str) -> Reply {
         let req = self.request(Method::Get, path).header(Header::new("HX-Request", "true"));
-        Reply::read(req.dispatch().await).await
+        self.finish(req.dispatch().await).await
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
@@ -322,7 +376,7 @@ impl<'a> Caller<'a> {
         if self.session.is_some() {
             req = req.header(Header::new("X-CSRF-Token", self.csrf()));
         }
-        Reply::read(req.dispatch().await).await
+        self.finish(req.dispatch().await).await
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
@@ -330,7 +384,7 @@ impl<'a> Caller<'a> {
         let mut all = fields.to_vec();
         all.push(("csrf", &csrf));
         let req = self.request(Method::Post, path).header(ContentType::Form).body(form_body(&all));
-        Reply::read(req.dispatch().await).await
+        self.finish(req.dispatch().await).await
     }
 
     pub async fn post_htmx(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
@@ -340,7 +394,7 @@ impl<'a> Caller<'a> {
             .header(Header::new("HX-Request", "true"))
             .header(Header::new("X-CSRF-Token", self.csrf()))
             .body(form_body(fields));
-        Reply::read(req.dispatch().await).await
+        self.finish(req.dispatch().await).await
     }
 }
 
