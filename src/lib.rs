@@ -60,6 +60,7 @@ pub struct App {
     pub tasks: Arc<Tasks>,
     pub poller: SharedPoller,
     pub control: Arc<Control>,
+    pub notifier: notify::Notifier,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -85,10 +86,13 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let registry = Arc::new(Registry::new(secrets.clone()));
     let hub = Arc::new(LiveHub::new());
     let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let links = notify::message::Links::new(config.public_url.clone());
+    let notifier = notify::Notifier::new(db.clone(), secrets.clone(), links);
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
         Arc::clone(&hub),
+        notifier.clone(),
         config.poll_interval,
         config.confirm_window,
         inbox,
@@ -103,6 +107,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         tasks: Arc::new(Tasks::new()),
         poller: Arc::new(tokio::sync::Mutex::new(poller)),
         control,
+        notifier,
         background,
     })
 }
@@ -121,7 +126,7 @@ fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
 
 /// Builds the Rocket instance: configuration, managed state, fairings, routes.
 pub fn rocket(app: App) -> Rocket<Build> {
-    let App { config, keys, db, secrets, tasks, poller, control, background } = app;
+    let App { config, keys, db, secrets, tasks, poller, control, notifier, background } = app;
     let limits = Limits::default()
         .limit("form", 256.kibibytes())
         .limit("data-form", 64.mebibytes())
@@ -142,11 +147,6 @@ pub fn rocket(app: App) -> Rocket<Build> {
 
     let base = if config.base_path.is_empty() { "/".to_owned() } else { config.base_path.clone() };
     let interval = config.poll_interval;
-    let notifier = notify::Notifier::new(
-        db.clone(),
-        secrets.clone(),
-        notify::message::Links::new(config.public_url.clone()),
-    );
 
     let mut rocket = rocket::custom(figment);
     if !config.base_path.is_empty() {

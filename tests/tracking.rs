@@ -502,3 +502,86 @@ async fn posters_come_through_us_without_the_token() {
     assert_eq!(poster.header("Content-Type"), Some("image/png"));
     assert!(poster.bytes.starts_with(b"\x89PNG"), "the image itself");
 }
+
+/// Waits (polling, with a deadline) until the outbox holds `n` messages; returns
+/// (event name, evidence) of each, oldest first.
+async fn outbox(env: &TestEnv, n: usize) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows: Vec<(String, String)> = env
+            .db()
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT kind, event FROM notify_outbox ORDER BY id")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(kind, event)| {
+                let event: Value = serde_json::from_str(&event).unwrap();
+                (kind, event["evidence"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect();
+        if rows.len() >= n || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[rocket::async_test]
+async fn the_poller_notifies_starts_stops_new_devices_and_outages() {
+    let env = TestEnv::new().await;
+    // A channel that takes every event; its server is not there, so messages stay queued.
+    let channel = env
+        .post_json(
+            "/api/v1/notifiers",
+            &serde_json::json!({"kind": "ntfy", "name": "All", "events": ["stream_started", "stream_stopped", "new_device", "server_down", "server_up"], "min_severity": "low", "config": {"server_url": "http://127.0.0.1:9", "topic": "sw"}}),
+        )
+        .await;
+    assert_eq!(channel.status, Status::Created, "{}", channel.body);
+    let mut sim = Sim::start(&env, three_servers()).await;
+    let first = sim.with(|w| w.start(PLEX, "alice", &tv(), ip("81.2.69.142"), false, &film()));
+    sim.run(&env, 35, 5).await;
+    sim.with(|w| w.stop(&first));
+    sim.run(&env, 10, 5).await;
+    // The same user on a device she never used: a new device.
+    let second = sim.with(|w| w.start(PLEX, "alice", &phone(), ip("81.2.69.142"), false, &ep(1)));
+    sim.run(&env, 35, 5).await;
+    sim.with(|w| w.servers[PLEX].down = true);
+    sim.run(&env, 60, 5).await;
+    sim.with(|w| w.servers[PLEX].down = false);
+    // Backed off to a minute between tries by now: the next try finds it up.
+    sim.run(&env, 65, 5).await;
+    drop(second);
+
+    let got = outbox(&env, 6).await;
+    let kinds: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "stream_started",
+            "stream_stopped",
+            "stream_started",
+            "new_device",
+            "server_down",
+            "server_up"
+        ],
+        "{got:#?}"
+    );
+    assert!(
+        got[0].1.starts_with(
+            "alice started Sintel (2010) on Living Room TV (Plex for Android (TV)) from 81.2.69.142"
+        ),
+        "{}",
+        got[0].1
+    );
+    assert!(got[1].1.starts_with("alice stopped Sintel (2010) after"), "{}", got[1].1);
+    assert!(
+        got[3].1.starts_with("alice played from a new device: Pixel (Jellyfin Android)"),
+        "{}",
+        got[3].1
+    );
+    assert!(got[4].1.contains("Sim Plex has not answered 3 polls"), "{}", got[4].1);
+}

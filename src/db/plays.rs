@@ -41,6 +41,10 @@ const DISCARD: &str = "DELETE FROM plays WHERE id = ?1 AND status = 'pending'";
 const RESUME_REFERENCE: &str = "SELECT coalesce(reference_id, id) FROM plays \
      WHERE user_id = ?1 AND item_id = ?2 AND status = 'stopped' AND watched = 0 AND stopped_at >= ?3 AND id != ?4 \
      ORDER BY stopped_at DESC LIMIT 1";
+/// Whether the user has earlier plays, none of them from this device (a user's very first
+/// plays are not "new devices": every device is new then).
+const NEW_DEVICE: &str = "SELECT EXISTS (SELECT 1 FROM plays WHERE user_id = ?1 AND id != ?2) \
+     AND NOT EXISTS (SELECT 1 FROM plays WHERE user_id = ?1 AND device_id = ?3 AND id != ?2)";
 const LOAD_LIVE: &str = "SELECT p.id, p.server_id, p.user_id, p.status, p.session_id, p.control_id, p.item_id, \
      p.grandparent_item_id, p.media_type, p.title, p.parent_title, p.grandparent_title, p.season, p.episode, \
      p.year, p.library_id, p.library_name, p.thumb, p.duration_ms, p.device_id, p.player, p.product, \
@@ -65,7 +69,7 @@ const HISTORY_FROM: &str = " FROM plays p CROSS JOIN media_users u ON u.id = p.u
 #[cfg(test)]
 pub(crate) fn statements() -> Vec<String> {
     let history = format!("SELECT {HISTORY_COLUMNS}{HISTORY_FROM} WHERE p.id = ?1");
-    [INSERT, UPDATE_LIVE, SET_REFERENCE, FINISH, DISCARD, RESUME_REFERENCE, LOAD_LIVE]
+    [INSERT, UPDATE_LIVE, SET_REFERENCE, FINISH, DISCARD, RESUME_REFERENCE, NEW_DEVICE, LOAD_LIVE]
         .iter()
         .map(|s| (*s).to_owned())
         .chain([history])
@@ -196,6 +200,18 @@ pub fn link_resume(
         conn.prepare_cached(SET_REFERENCE)?.execute(params![play_id, reference])?;
     }
     Ok(reference)
+}
+
+/// True when `device_id` is new for a user who has played before (see [`NEW_DEVICE`]).
+pub fn is_new_device(
+    conn: &Connection,
+    play_id: i64,
+    user_id: i64,
+    device_id: &str,
+) -> AppResult<bool> {
+    Ok(conn
+        .prepare_cached(NEW_DEVICE)?
+        .query_row(params![user_id, play_id, device_id], |r| r.get(0))?)
 }
 
 /// Closes a play; inserts it whole if it was never written (a database outage while it

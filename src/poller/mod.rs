@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod live;
+pub mod notices;
 pub mod registry;
 pub mod tracker;
 
@@ -121,6 +122,8 @@ struct Health {
     last_error_at: Option<Ms>,
     last_error: Option<String>,
     users_synced_at: Option<Ms>,
+    /// A "server down" notification went out; "server up" follows when it answers.
+    announced_down: bool,
 }
 
 /// A write that failed and waits for the next tick.
@@ -153,6 +156,11 @@ pub struct Poller {
     unsaved: Vec<Unsaved>,
     commands: mpsc::UnboundedReceiver<Command>,
     last_write_error: Option<String>,
+    notifier: crate::notify::Notifier,
+    /// Notifications of this tick, sent once it is saved.
+    notices: Vec<crate::notify::Event>,
+    /// Plays confirmed this tick from a device their user never used before.
+    new_devices: Vec<LiveKey>,
 }
 
 impl Poller {
@@ -161,6 +169,7 @@ impl Poller {
         db: Db,
         registry: Arc<Registry>,
         hub: Arc<LiveHub>,
+        notifier: crate::notify::Notifier,
         poll_interval: Duration,
         confirm_window: Duration,
         commands: mpsc::UnboundedReceiver<Command>,
@@ -185,6 +194,9 @@ impl Poller {
             unsaved: Vec::new(),
             commands,
             last_write_error: None,
+            notifier,
+            notices: Vec::new(),
+            new_devices: Vec::new(),
         })
     }
 
@@ -303,6 +315,10 @@ impl Poller {
                     if health.failures > 0 {
                         tracing::info!(server_id, "server answers again");
                     }
+                    if std::mem::take(&mut health.announced_down) {
+                        let name = server_name(&self.servers, server_id);
+                        self.notices.push(notices::server_up(server_id, &name));
+                    }
                     health.failures = 0;
                     health.next_attempt_at = 0;
                     health.last_ok_at = Some(now);
@@ -323,6 +339,11 @@ impl Poller {
                         tracing::warn!(server_id, failures = health.failures, error = %error, "server poll failed");
                     }
                     health.last_error_at = Some(now);
+                    if health.failures >= notices::DOWN_AFTER_FAILURES && !health.announced_down {
+                        health.announced_down = true;
+                        let name = server_name(&self.servers, server_id);
+                        self.notices.push(notices::server_down(server_id, &name, &error));
+                    }
                     health.last_error = Some(error);
                     events.extend(self.tracker.observe(server_id, Poll::Failed, now));
                 }
@@ -332,8 +353,52 @@ impl Poller {
         report.events = events.len();
         self.note_events(&events);
         report.saved = self.save(now, synced_users).await;
+        self.collect_notices(&events);
         self.publish(now);
+        self.send_notices();
         report
+    }
+
+    /// The notifications of this tick's events (after saving, so the plays have ids).
+    fn collect_notices(&mut self, events: &[Event]) {
+        for event in events {
+            match event {
+                Event::Confirmed(key) => {
+                    if let Some(entry) = self.tracker.get(key) {
+                        let name = server_name(&self.servers, entry.server_id);
+                        self.notices.push(notices::stream_started(entry, &name));
+                    }
+                }
+                Event::Stopped(play) => {
+                    let name = server_name(&self.servers, play.entry.server_id);
+                    self.notices.push(notices::stream_stopped(play, &name));
+                }
+                _ => {}
+            }
+        }
+        for key in std::mem::take(&mut self.new_devices) {
+            if let Some(entry) = self.tracker.get(&key) {
+                let name = server_name(&self.servers, entry.server_id);
+                self.notices.push(notices::new_device(entry, &name));
+            }
+        }
+    }
+
+    /// Hands the notifications to the outbox off the poll path: storing them is quick, but
+    /// polling never waits on it.
+    fn send_notices(&mut self) {
+        if self.notices.is_empty() {
+            return;
+        }
+        let notices = std::mem::take(&mut self.notices);
+        let notifier = self.notifier.clone();
+        tokio::spawn(async move {
+            for notice in notices {
+                if let Err(e) = notifier.publish(notice).await {
+                    tracing::warn!(error = %e, "a notification could not be queued");
+                }
+            }
+        });
     }
 
     /// Marks what must be written, and queues the plays that ended.
@@ -437,6 +502,7 @@ impl Poller {
                         Some(id) if plays::update_live(&tx, id, entry)? => id,
                         _ => plays::insert(&tx, entry, user_id, None)?,
                     };
+                    let mut new_device = false;
                     if entry.meta.needs_resume_link && entry.status == tracker::LiveStatus::Live {
                         plays::link_resume(
                             &tx,
@@ -445,8 +511,14 @@ impl Poller {
                             &entry.session.item.id,
                             now - resume_window,
                         )?;
+                        new_device = plays::is_new_device(
+                            &tx,
+                            play_id,
+                            user_id,
+                            &entry.session.player.device_id,
+                        )?;
                     }
-                    written.push((key.clone(), play_id, user_id, entry.status));
+                    written.push((key.clone(), play_id, user_id, entry.status, new_device));
                 }
                 for item in &unsaved {
                     match item {
@@ -488,7 +560,10 @@ impl Poller {
 
         match result {
             Ok(written) => {
-                for (key, play_id, user_id, status) in written {
+                for (key, play_id, user_id, status, new_device) in written {
+                    if new_device {
+                        self.new_devices.push(key.clone());
+                    }
                     self.tracker.assign_play_id(&key, play_id);
                     if let Some(meta) = self.tracker.meta_mut(&key) {
                         meta.user_id = Some(user_id);
@@ -581,6 +656,10 @@ impl Poller {
         }
         self.save(now, Vec::new()).await
     }
+}
+
+fn server_name(servers: &[ServerRow], id: i64) -> String {
+    servers.iter().find(|s| s.id == id).map_or_else(|| format!("server {id}"), |s| s.name.clone())
 }
 
 /// The poller, shared by the background loop and (in tests) the code driving it.
