@@ -32,6 +32,14 @@ use tracker::{Event, FinishedPlay, LiveKey, Ms, Poll, Tracker, TrackerSettings};
 
 /// A live play's progress is written at least this often (state changes at once).
 const FLUSH_EVERY_MS: Ms = 30_000;
+
+/// When a live play's progress is next due to be written: every [`FLUSH_EVERY_MS`], each play
+/// offset by up to as long again, so that plays started together are not all written in the
+/// same tick.
+fn flush_due(entry: &tracker::LiveEntry, now: Ms) -> bool {
+    let offset = entry.play_id.unwrap_or(0).rem_euclid(10) * (FLUSH_EVERY_MS / 10);
+    now - entry.meta.flushed_at >= FLUSH_EVERY_MS + offset
+}
 /// Longest wait between two tries of a failing server.
 const MAX_BACKOFF_MS: Ms = 60_000;
 /// A server's answer (sessions plus any metadata lookups) must arrive within this.
@@ -458,10 +466,7 @@ impl Poller {
             .tracker
             .entries()
             .filter(|e| {
-                e.play_id.is_none()
-                    || e.meta.dirty
-                    || e.meta.needs_resume_link
-                    || now - e.meta.flushed_at >= FLUSH_EVERY_MS
+                e.play_id.is_none() || e.meta.dirty || e.meta.needs_resume_link || flush_due(e, now)
             })
             .map(|e| (e.key(), e.clone()))
             .collect();
