@@ -7,13 +7,16 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a source change does not rebuild them.
 COPY Cargo.toml Cargo.lock rust-toolchain.toml ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/poll_and_history.rs \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src benches
 COPY src src
 COPY templates templates
 COPY static static
 COPY migrations migrations
+COPY benches benches
+COPY tests/fixtures tests/fixtures
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
     && install -D -m 0755 target/release/streamwarden /out/streamwarden \
     && install -d -o 99 -g 100 /out/config

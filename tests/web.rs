@@ -127,3 +127,106 @@ async fn a_sub_path_prefixes_every_route_and_link() {
     // API errors are JSON under the sub-path too.
     assert_eq!(env.get("/sw/api/v1/nope").await.json()["error"]["code"], "not_found");
 }
+
+/// The Unraid template follows Community Applications' rules (the selfhosters linter's
+/// checks): version 2, required elements, a WebUI port that is a Port config, valid
+/// categories, no bloat tags, no fixed `TZ`, and the data path on `/config`.
+#[test]
+fn the_unraid_template_is_valid() {
+    use streamwarden::media::tree::Node;
+    let xml =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/unraid/streamwarden.xml")).unwrap();
+    let root = Node::from_xml(&xml).expect("well-formed XML");
+    assert_eq!((root.name.as_str(), root.attr("version")), ("Container", Some("2")));
+    let text = |name: &str| -> String {
+        let node = root.child(name).unwrap_or_else(|| panic!("<{name}> is missing"));
+        // Element text is not kept by the attribute tree; read it from the document.
+        let doc = String::from_utf8_lossy(&xml);
+        let open = format!("<{}>", node.name);
+        doc.split(&open)
+            .nth(1)
+            .and_then(|rest| rest.split(&format!("</{}>", node.name)).next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for required in [
+        "Name",
+        "Repository",
+        "Registry",
+        "Support",
+        "Project",
+        "Overview",
+        "Category",
+        "WebUI",
+        "TemplateURL",
+        "Icon",
+        "Network",
+    ] {
+        assert!(!text(required).trim().is_empty(), "<{required}> is empty");
+    }
+    let name = text("Name");
+    assert!(
+        name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        "{name}"
+    );
+    for bloat in ["DateInstalled", "Networking", "Data", "Environment"] {
+        assert!(root.child(bloat).is_none(), "<{bloat}> is a bloat tag");
+    }
+    let categories = text("Category");
+    let roots = [
+        "AI",
+        "Backup",
+        "Cloud",
+        "Crypto",
+        "Downloaders",
+        "Drivers",
+        "GameServers",
+        "HomeAutomation",
+        "Productivity",
+        "Security",
+        "Tools",
+        "Other",
+        "MediaApp",
+        "MediaServer",
+        "Network",
+        "Status",
+    ];
+    for token in categories.split_whitespace() {
+        let (head, _) = token.split_once(':').unwrap_or_else(|| panic!("{token} lacks ':'"));
+        assert!(roots.contains(&head), "{token}");
+    }
+    let configs: Vec<&Node> = root.children_named("Config").collect();
+    let webui = text("WebUI");
+    let port: String =
+        webui.split("[PORT:").nth(1).and_then(|r| r.split(']').next()).unwrap().to_owned();
+    assert!(
+        configs
+            .iter()
+            .any(|c| c.attr("Type") == Some("Port") && c.attr("Target") == Some(port.as_str())),
+        "WebUI port {port} is not a Port config"
+    );
+    assert_eq!(port, streamwarden::config::DEFAULT_PORT.to_string());
+    assert!(
+        configs
+            .iter()
+            .any(|c| c.attr("Type") == Some("Path") && c.attr("Target") == Some("/config"))
+    );
+    assert!(
+        !configs.iter().any(|c| c.attr("Target") == Some("TZ")),
+        "Unraid injects TZ; a fixed default would override it"
+    );
+    for c in &configs {
+        let target = c.attr("Target").unwrap_or_default();
+        if c.attr("Type") == Some("Variable") {
+            let option = target.strip_prefix("STREAMWARDEN_").unwrap_or_else(|| panic!("{target}"));
+            assert!(
+                streamwarden::config::OPTIONS.iter().any(|o| o.key.eq_ignore_ascii_case(option)),
+                "{target} is not an option"
+            );
+        }
+        if ["API_KEY", "MAXMIND_LICENSE_KEY"].iter().any(|s| target.ends_with(s)) {
+            assert_eq!(c.attr("Mask"), Some("true"), "{target} must be masked");
+        }
+    }
+    assert!(!text("Overview").contains(['<', '>']), "raw markup in the overview");
+}
