@@ -230,3 +230,27 @@ fn the_unraid_template_is_valid() {
     }
     assert!(!text("Overview").contains(['<', '>']), "raw markup in the overview");
 }
+
+#[rocket::async_test]
+async fn a_malformed_id_in_the_path_is_not_found_and_a_malformed_body_is_bad_input() {
+    let env = TestEnv::new().await;
+    let page = env.get("/history/abc").await;
+    assert_eq!(page.status, Status::NotFound);
+    assert_eq!(page.text(".alert-error p"), "Page not found.");
+    let api = env.get("/api/v1/users/abc").await;
+    assert_eq!(
+        (api.status, api.json()["error"]["code"].as_str()),
+        (Status::NotFound, Some("not_found"))
+    );
+    let body = env
+        .client
+        .post("/api/v1/servers")
+        .header(rocket::http::ContentType::JSON)
+        .header(Header::new("Authorization", format!("Bearer {}", env.api_key(true).await)))
+        .body("{not json")
+        .dispatch()
+        .await;
+    let body = common::Reply::read(body).await;
+    assert_eq!(body.status, Status::BadRequest);
+    assert_eq!(body.json()["error"]["field"], "body");
+}

@@ -157,10 +157,17 @@ async fn not_found(req: &Request<'_>) -> AppError {
     }
 }
 
-/// Rocket answers 422 when a form or JSON body does not parse; to users that is bad input.
+/// Rocket answers 422 when a form or JSON body does not parse, and also when a value in the
+/// path does not (`/history/abc`): the first is bad input, the second a page that is not.
 #[rocket::catch(422)]
-fn unprocessable(_req: &Request<'_>) -> AppError {
-    AppError::validation("body", "the request body could not be understood")
+fn unprocessable(req: &Request<'_>) -> AppError {
+    if req.content_type().is_some() {
+        AppError::validation("body", "the request body could not be understood")
+    } else if is_api_request(req) {
+        AppError::not_found("API endpoint")
+    } else {
+        AppError::not_found("page")
+    }
 }
 
 #[rocket::catch(default)]
