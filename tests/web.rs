@@ -129,7 +129,7 @@ async fn a_sub_path_prefixes_every_route_and_link() {
 }
 
 /// The Unraid template follows Community Applications' rules (the selfhosters linter's
-/// checks): version 2, required elements, a WebUI port that is a Port config, valid
+/// checks): version 2, required elements, a `WebUI` port that is a Port config, valid
 /// categories, no bloat tags, no fixed `TZ`, and the data path on `/config`.
 #[test]
 fn the_unraid_template_is_valid() {
