@@ -15,6 +15,7 @@ pub mod keys;
 pub mod media;
 pub mod notify;
 pub mod poller;
+pub mod servers;
 pub mod sim;
 pub mod tasks;
 pub mod telemetry;

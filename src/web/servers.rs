@@ -10,15 +10,16 @@ use rocket::response::{Redirect, Responder};
 
 use crate::auth::{Admin, CsrfForm, NoFields};
 use crate::crypto::SecretBox;
-use crate::db::servers::{self, ServerInput, ServerRow, TOKEN_PURPOSE};
-use crate::db::{self, Db};
+use crate::db::Db;
+use crate::db::servers::{self, ServerRow};
 use crate::error::{AppError, AppResult};
-use crate::media::{self, Connection, MediaError, ServerIdentity, ServerKind};
+use crate::media::ServerKind;
 use crate::poller::control::Control;
 use crate::poller::live::ServerStatus;
+use crate::servers::{Changes, Editor, connection_of, test_connection};
 use crate::web::htmx::HxRequest;
 use crate::web::layout::Layout;
-use crate::web::{ClientAddr, audit, render};
+use crate::web::{ClientAddr, render};
 
 /// The add/edit form as posted.
 #[derive(Debug, Clone, Default, rocket::FromForm)]
@@ -32,55 +33,28 @@ pub struct ServerForm {
     pub verify_tls: bool,
 }
 
-/// A checked form: what goes to the database, and the token in clear if one was typed.
-pub struct Checked {
-    pub name: String,
-    pub kind: ServerKind,
-    pub url: String,
-    pub token: Option<String>,
-    pub enabled: bool,
-    pub verify_tls: bool,
-}
-
-/// Validates what an admin typed (the form and the API share this).
-pub fn check(
-    name: &str,
-    kind: &str,
-    url: &str,
-    token: Option<&str>,
-    token_required: bool,
-) -> AppResult<(String, ServerKind, String, Option<String>)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::validation("name", "give the server a name of 1 to 64 characters"));
-    }
-    let kind = ServerKind::parse(kind)
-        .ok_or_else(|| AppError::validation("kind", "choose Plex, Jellyfin or Emby"))?;
-    let url =
-        media::http::parse_base_url(url).map_err(|e| AppError::validation("url", e.to_string()))?;
-    let url = url.as_str().trim_end_matches('/').to_owned();
-    let token = token.map(str::trim).filter(|t| !t.is_empty());
-    match token {
-        None if token_required => {
-            return Err(AppError::validation("token", "the token is required"));
-        }
-        Some(t) if t.len() > 512 || t.chars().any(|c| c.is_control() || c.is_whitespace()) => {
-            return Err(AppError::validation(
-                "token",
-                "the token must be at most 512 characters, without spaces",
-            ));
-        }
-        _ => {}
-    }
-    Ok((name.to_owned(), kind, url, token.map(str::to_owned)))
-}
-
 impl ServerForm {
-    fn checked(&self, token_required: bool) -> AppResult<Checked> {
-        let (name, kind, url, token) =
-            check(&self.name, &self.kind, &self.url, Some(&self.token), token_required)?;
-        Ok(Checked { name, kind, url, token, enabled: self.enabled, verify_tls: self.verify_tls })
+    /// The form as changes: every field, the token only when one was typed.
+    fn changes(self) -> Changes {
+        Changes {
+            name: Some(self.name),
+            kind: Some(self.kind),
+            url: Some(self.url),
+            token: Some(self.token).filter(|t| !t.trim().is_empty()),
+            enabled: Some(self.enabled),
+            verify_tls: Some(self.verify_tls),
+        }
     }
+}
+
+fn editor<'a>(
+    admin: &Admin,
+    db: &'a Db,
+    secrets: &'a SecretBox,
+    control: &'a Control,
+    ip: ClientAddr,
+) -> Editor<'a> {
+    Editor { db, secrets, registry: &control.registry, actor: admin.0.actor(), ip: ip.0 }
 }
 
 /// One server as the list shows it.
@@ -206,27 +180,7 @@ pub async fn create(
     ip: ClientAddr,
     layout: Layout,
 ) -> AppResult<Done> {
-    let checked = form.0.checked(true)?;
-    let token = checked.token.clone().unwrap_or_default();
-    let input = ServerInput {
-        name: checked.name,
-        kind: checked.kind,
-        url: checked.url,
-        token_sealed: secrets.seal(TOKEN_PURPOSE, &token),
-        enabled: checked.enabled,
-        verify_tls: checked.verify_tls,
-    };
-    let row = db.write(move |conn| servers::insert(conn, &input, db::now_ms())).await?;
-    audit(
-        db,
-        &admin.0.actor(),
-        "server.create",
-        &format!("server:{}", row.id),
-        serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url}),
-        ip.0,
-    )
-    .await;
-    control.registry.changed();
+    editor(&admin, db, secrets, control, ip).create(form.0.changes()).await?;
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
 }
 
@@ -242,30 +196,7 @@ pub async fn update(
     ip: ClientAddr,
     layout: Layout,
 ) -> AppResult<Done> {
-    let checked = form.0.checked(false)?;
-    let existing = db
-        .read(move |conn| servers::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-    let token_sealed = match &checked.token {
-        Some(token) => secrets.seal(TOKEN_PURPOSE, token),
-        None => existing.token_sealed.clone(),
-    };
-    let input = ServerInput {
-        name: checked.name,
-        kind: checked.kind,
-        url: checked.url,
-        token_sealed,
-        enabled: checked.enabled,
-        verify_tls: checked.verify_tls,
-    };
-    let row = db
-        .write(move |conn| servers::update(conn, id, &input, db::now_ms()))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-    let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "token_changed": checked.token.is_some()});
-    audit(db, &admin.0.actor(), "server.update", &format!("server:{id}"), details, ip.0).await;
-    control.registry.changed();
+    editor(&admin, db, secrets, control, ip).update(id, form.0.changes()).await?;
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
 }
 
@@ -276,35 +207,15 @@ pub async fn toggle(
     id: i64,
     on: bool,
     db: &State<Db>,
+    secrets: &State<SecretBox>,
     control: &State<Arc<Control>>,
     hx: HxRequest,
     ip: ClientAddr,
     layout: Layout,
 ) -> AppResult<Done> {
-    db.write(move |conn| {
-        let row =
-            servers::get(conn, id)?.ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-        let input = ServerInput {
-            name: row.name,
-            kind: row.kind,
-            url: row.url,
-            token_sealed: row.token_sealed,
-            enabled: on,
-            verify_tls: row.verify_tls,
-        };
-        servers::update(conn, id, &input, db::now_ms())
-    })
-    .await?;
-    audit(
-        db,
-        &admin.0.actor(),
-        if on { "server.enable" } else { "server.disable" },
-        &format!("server:{id}"),
-        serde_json::Value::Null,
-        ip.0,
-    )
-    .await;
-    control.registry.changed();
+    editor(&admin, db, secrets, control, ip)
+        .update(id, Changes { enabled: Some(on), ..Changes::default() })
+        .await?;
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
 }
 
@@ -314,46 +225,14 @@ pub async fn delete(
     _form: CsrfForm<NoFields>,
     id: i64,
     db: &State<Db>,
+    secrets: &State<SecretBox>,
     control: &State<Arc<Control>>,
     hx: HxRequest,
     ip: ClientAddr,
     layout: Layout,
 ) -> AppResult<Done> {
-    if !db.write(move |conn| servers::soft_delete(conn, id, db::now_ms())).await? {
-        return Err(AppError::not_found(format!("server {id}")));
-    }
-    audit(
-        db,
-        &admin.0.actor(),
-        "server.delete",
-        &format!("server:{id}"),
-        serde_json::Value::Null,
-        ip.0,
-    )
-    .await;
-    control.registry.changed();
+    editor(&admin, db, secrets, control, ip).delete(id).await?;
     Ok(done(&hx, format!("{}/settings/servers", layout.base)))
-}
-
-/// Tries a connection and says in a sentence what happened and what to do.
-pub async fn test_connection(connection: &Connection) -> Result<ServerIdentity, String> {
-    let client = media::connect(connection).map_err(|e| e.to_string())?;
-    client.identify().await.map_err(|e| {
-        let hint = match &e {
-            MediaError::Unauthorized(_) => " The server refused the token: copy it again from the server's settings.",
-            MediaError::Unreachable(detail) if detail.contains("certificate") || detail.contains("Certificate") => {
-                " The server's certificate is not trusted: if it is self-signed, untick \"Verify TLS certificate\"."
-            }
-            MediaError::Unreachable(_) | MediaError::Timeout(_) => {
-                " Check the address and port, and that this container can reach the server (same network, firewall)."
-            }
-            MediaError::Status { status: 404, .. } | MediaError::Malformed(_) => {
-                " Something answers there, but not this kind of server: check the kind and the URL (and any sub-path)."
-            }
-            _ => "",
-        };
-        format!("{e}.{hint}")
-    })
 }
 
 /// The connection test of the form: uses the typed token, or the stored one when editing.
@@ -365,33 +244,39 @@ pub async fn test(
     db: &State<Db>,
     control: &State<Arc<Control>>,
 ) -> AppResult<RawHtml<String>> {
-    let checked = match form.0.checked(id.is_none()) {
-        Ok(c) => c,
-        Err(e) => return render(&VerdictFragment { ok: false, message: e.public_message() }),
-    };
-    let token = match (checked.token, id) {
-        (Some(token), _) => token,
+    let form = form.0;
+    let token = match (Some(form.token.clone()).filter(|t| !t.trim().is_empty()), id) {
+        (Some(typed), _) => crate::servers::check_token(&typed),
         (None, Some(id)) => {
             let row = db
                 .read(move |conn| servers::get(conn, id))
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-            control.registry.connection(&row)?.token
+            Ok(control.registry.connection(&row)?.token)
         }
-        (None, None) => unreachable!("checked(true) requires a token"),
+        (None, None) => crate::servers::check_token(""),
     };
-    let connection =
-        Connection { kind: checked.kind, url: checked.url, token, verify_tls: checked.verify_tls };
+    let connection = token
+        .and_then(|token| connection_of(&form.name, &form.kind, &form.url, token, form.verify_tls));
+    let connection = match connection {
+        Ok(c) => c,
+        Err(e) => return render(&VerdictFragment { ok: false, message: e.public_message() }),
+    };
     let verdict = match test_connection(&connection).await {
         Ok(identity) => VerdictFragment {
             ok: true,
-            message: format!(
-                "Connected to {} ({} {}).",
-                identity.name.as_deref().unwrap_or("the server"),
-                checked.kind,
-                identity.version.as_deref().unwrap_or("")
-            )
-            .replace(" )", ")"),
+            message: match identity.version {
+                Some(version) => format!(
+                    "Connected to {} ({} {version}).",
+                    identity.name.as_deref().unwrap_or("the server"),
+                    connection.kind
+                ),
+                None => format!(
+                    "Connected to {} ({}).",
+                    identity.name.as_deref().unwrap_or("the server"),
+                    connection.kind
+                ),
+            },
         },
         Err(message) => VerdictFragment { ok: false, message },
     };

@@ -10,14 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::{body, time};
 use crate::auth::ApiAdmin;
 use crate::crypto::SecretBox;
-use crate::db::servers::{self, ServerInput, ServerRow, TOKEN_PURPOSE};
-use crate::db::{self, Db};
+use crate::db::Db;
+use crate::db::servers::{self, ServerRow};
 use crate::error::{AppError, AppResult};
-use crate::media::Connection;
 use crate::poller::control::Control;
 use crate::poller::live::ServerStatus;
-use crate::web::servers::{check, test_connection};
-use crate::web::{ClientAddr, audit};
+use crate::servers::{Changes, Editor};
+use crate::web::ClientAddr;
 
 #[derive(Serialize)]
 pub struct ServerJson {
@@ -112,9 +111,19 @@ pub struct NewServer {
     name: String,
     kind: String,
     url: String,
-    token: String,
+    token: Option<String>,
     enabled: Option<bool>,
     verify_tls: Option<bool>,
+}
+
+fn editor<'a>(
+    caller: &ApiAdmin,
+    db: &'a Db,
+    secrets: &'a SecretBox,
+    control: &'a Control,
+    ip: ClientAddr,
+) -> Editor<'a> {
+    Editor { db, secrets, registry: &control.registry, actor: caller.0.actor(), ip: ip.0 }
 }
 
 #[rocket::post("/api/v1/servers", format = "json", data = "<data>")]
@@ -127,26 +136,15 @@ pub async fn create(
     ip: ClientAddr,
 ) -> AppResult<(Status, Json<ServerJson>)> {
     let new = body(data)?;
-    let (name, kind, url, token) = check(&new.name, &new.kind, &new.url, Some(&new.token), true)?;
-    let input = ServerInput {
-        name,
-        kind,
-        url,
-        token_sealed: secrets.seal(TOKEN_PURPOSE, &token.unwrap_or_default()),
-        enabled: new.enabled.unwrap_or(true),
-        verify_tls: new.verify_tls.unwrap_or(true),
+    let changes = Changes {
+        name: Some(new.name),
+        kind: Some(new.kind),
+        url: Some(new.url),
+        token: new.token,
+        enabled: new.enabled,
+        verify_tls: new.verify_tls,
     };
-    let row = db.write(move |conn| servers::insert(conn, &input, db::now_ms())).await?;
-    audit(
-        db,
-        &caller.0.actor(),
-        "server.create",
-        &format!("server:{}", row.id),
-        serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url}),
-        ip.0,
-    )
-    .await;
-    control.registry.changed();
+    let row = editor(&caller, db, secrets, control, ip).create(changes).await?;
     Ok((Status::Created, Json(with_health(row, control))))
 }
 
@@ -171,42 +169,16 @@ pub async fn update(
     control: &State<Arc<Control>>,
     ip: ClientAddr,
 ) -> AppResult<Json<ServerJson>> {
-    let patch = body(data)?;
-    let row = db
-        .read(move |conn| servers::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-    let kind = patch.kind.clone().unwrap_or_else(|| row.kind.as_str().to_owned());
-    let (name, kind, url, token) = check(
-        patch.name.as_deref().unwrap_or(&row.name),
-        &kind,
-        patch.url.as_deref().unwrap_or(&row.url),
-        patch.token.as_deref(),
-        false,
-    )?;
-    if patch.token.is_some() && token.is_none() {
-        return Err(AppError::validation(
-            "token",
-            "must not be empty (leave it out to keep the stored one)",
-        ));
-    }
-    let input = ServerInput {
-        name,
-        kind,
-        url,
-        token_sealed: token
-            .as_deref()
-            .map_or(row.token_sealed.clone(), |t| secrets.seal(TOKEN_PURPOSE, t)),
-        enabled: patch.enabled.unwrap_or(row.enabled),
-        verify_tls: patch.verify_tls.unwrap_or(row.verify_tls),
+    let p = body(data)?;
+    let changes = Changes {
+        name: p.name,
+        kind: p.kind,
+        url: p.url,
+        token: p.token,
+        enabled: p.enabled,
+        verify_tls: p.verify_tls,
     };
-    let row = db
-        .write(move |conn| servers::update(conn, id, &input, db::now_ms()))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-    let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "token_changed": token.is_some()});
-    audit(db, &caller.0.actor(), "server.update", &format!("server:{id}"), details, ip.0).await;
-    control.registry.changed();
+    let row = editor(&caller, db, secrets, control, ip).update(id, changes).await?;
     Ok(Json(with_health(row, control)))
 }
 
@@ -215,22 +187,11 @@ pub async fn delete(
     caller: ApiAdmin,
     id: i64,
     db: &State<Db>,
+    secrets: &State<SecretBox>,
     control: &State<Arc<Control>>,
     ip: ClientAddr,
 ) -> AppResult<Status> {
-    if !db.write(move |conn| servers::soft_delete(conn, id, db::now_ms())).await? {
-        return Err(AppError::not_found(format!("server {id}")));
-    }
-    audit(
-        db,
-        &caller.0.actor(),
-        "server.delete",
-        &format!("server:{id}"),
-        serde_json::Value::Null,
-        ip.0,
-    )
-    .await;
-    control.registry.changed();
+    editor(&caller, db, secrets, control, ip).delete(id).await?;
     Ok(Status::NoContent)
 }
 
@@ -245,30 +206,14 @@ pub struct TestJson {
 /// Tests the stored connection; remembers the server's name and version when it answers.
 #[rocket::post("/api/v1/servers/<id>/test")]
 pub async fn test(
-    _caller: ApiAdmin,
+    caller: ApiAdmin,
     id: i64,
     db: &State<Db>,
+    secrets: &State<SecretBox>,
     control: &State<Arc<Control>>,
+    ip: ClientAddr,
 ) -> AppResult<Json<TestJson>> {
-    let row = db
-        .read(move |conn| servers::get(conn, id))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-    let connection: Connection = control.registry.connection(&row)?;
-    let identity = test_connection(&connection)
-        .await
-        .map_err(|message| AppError::Upstream { server: row.name.clone(), message })?;
-    let stored = identity.clone();
-    db.write(move |conn| {
-        servers::set_identity(
-            conn,
-            id,
-            stored.machine_id.as_deref(),
-            stored.name.as_deref(),
-            stored.version.as_deref(),
-        )
-    })
-    .await?;
+    let identity = editor(&caller, db, secrets, control, ip).test(id).await?;
     Ok(Json(TestJson {
         ok: true,
         name: identity.name,
