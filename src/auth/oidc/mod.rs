@@ -470,7 +470,7 @@ pub async fn finish(
             "The provider sent no ID token. Is the `openid` scope allowed for this client?",
         )
     })?;
-    let claims = verify_id_token(&client, id_token, &flow.nonce)?;
+    let claims = verify_id_token(&client, id_token, &flow.nonce, &discovered.issuer)?;
     let mut extra = payload(id_token)?;
 
     // Providers such as Authelia put groups only in userinfo: merge it in.
@@ -522,10 +522,14 @@ struct Verified {
     username: Option<String>,
 }
 
+/// Starts the message of a refused `iat`, which the library reports as `Expired` too.
+const ISSUED_IN_THE_FUTURE: &str = "issued in the future";
+
 fn verify_id_token(
     client: &Client,
     id_token: &CoreIdToken,
     nonce: &str,
+    issuer: &str,
 ) -> Result<Verified, OidcError> {
     let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_default();
     let verifier = client
@@ -536,13 +540,14 @@ fn verify_id_token(
         .set_issue_time_verifier_fn(move |iat| {
             let now = chrono::Utc::now();
             if iat > now + skew {
-                Err(format!("issued at {iat}, but our clock says {now}"))
+                Err(format!("{ISSUED_IN_THE_FUTURE}{}", rfc3339(iat)))
             } else {
                 Ok(())
             }
         });
-    let claims =
-        id_token.claims(&verifier, &Nonce::new(nonce.to_owned())).map_err(|e| claims_error(&e))?;
+    let claims = id_token
+        .claims(&verifier, &Nonce::new(nonce.to_owned()))
+        .map_err(|e| claims_error(&e, id_token, issuer))?;
     Ok(Verified {
         subject: claims.subject().to_string(),
         email: claims.email().map(|e| e.to_string()),
@@ -551,33 +556,61 @@ fn verify_id_token(
     })
 }
 
-fn claims_error(e: &ClaimsVerificationError) -> OidcError {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Explains a refused ID token; `issuer` is the provider's, from its discovery document.
+fn claims_error(e: &ClaimsVerificationError, id_token: &CoreIdToken, issuer: &str) -> OidcError {
+    let now = rfc3339(chrono::Utc::now());
+    // Unverified: only to say what the token claimed.
+    let claimed = payload(id_token).unwrap_or_default();
     match e {
-        ClaimsVerificationError::Expired(detail) => OidcError::new(
-            "expired",
-            format!(
-                "The provider's ID token has expired ({detail}; our clock says {now}). If this \
-                 repeats, the clocks of this server and the provider differ by more than a \
-                 minute: check NTP on both."
-            ),
-        ),
-        ClaimsVerificationError::Other(detail) if detail.contains("issued at") => OidcError::new(
-            "clock_skew",
-            format!(
-                "The ID token was issued in the future ({detail}). The clocks of this server and the provider differ: check NTP on both."
-            ),
-        ),
+        ClaimsVerificationError::Expired(detail) if detail.starts_with(ISSUED_IN_THE_FUTURE) => {
+            let at = detail.strip_prefix(ISSUED_IN_THE_FUTURE).unwrap_or_default();
+            OidcError::new(
+                "clock_skew",
+                format!(
+                    "The provider's ID token says it was issued at {at}, but our clock says \
+                     {now}: more than a minute in the future. The clocks of this server and \
+                     the provider differ: check NTP on both."
+                ),
+            )
+        }
+        ClaimsVerificationError::Expired(detail) => {
+            // The library's detail shows our clock turned back by the leeway: state the
+            // token's own expiry against the real clock instead.
+            let expired_at = claimed
+                .get("exp")
+                .and_then(Value::as_i64)
+                .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0))
+                .map_or_else(|| detail.clone(), rfc3339);
+            OidcError::new(
+                "expired",
+                format!(
+                    "The provider's ID token has expired: it expired at {expired_at}, and our \
+                     clock says {now} (a minute of difference is tolerated). The clocks of this \
+                     server and the provider differ: check NTP on both, then sign in again."
+                ),
+            )
+        }
         ClaimsVerificationError::InvalidNonce(_) => OidcError::new(
             "nonce",
             "The ID token does not belong to this sign-in (nonce mismatch). Start the sign-in again.",
         ),
-        ClaimsVerificationError::InvalidIssuer(detail) => OidcError::new(
-            "issuer_mismatch",
-            format!(
-                "The ID token's issuer does not match the provider's ({detail}). Enter the issuer exactly as the provider states it."
-            ),
-        ),
+        ClaimsVerificationError::InvalidIssuer(_) => {
+            let named = claimed.get("iss").and_then(Value::as_str).unwrap_or("no issuer");
+            OidcError::new(
+                "issuer_mismatch",
+                format!(
+                    "Issuer mismatch: the ID token's issuer does not match the provider's. The \
+                     token names {named}, but the provider's discovery document says {issuer}. \
+                     Issuers are compared exactly, trailing slash included: the \
+                     provider must state one issuer in both places (check its public URL or \
+                     issuer setting)."
+                ),
+            )
+        }
         ClaimsVerificationError::InvalidAudience(detail) => OidcError::new(
             "audience",
             format!("The ID token was made for another client ({detail}). Check the client ID."),
@@ -585,7 +618,11 @@ fn claims_error(e: &ClaimsVerificationError) -> OidcError {
         ClaimsVerificationError::SignatureVerification(detail) => OidcError::new(
             "signature",
             format!(
-                "The ID token's signature does not verify against the provider's keys ({detail})."
+                "The ID token's signature does not verify against the provider's keys \
+                 ({detail}). It was not signed by a key the provider publishes: sign in again, \
+                 and if this repeats, check that the provider signs ID tokens with RS256 and a \
+                 key listed at its jwks_uri, and that nothing between here and the provider \
+                 alters its answers."
             ),
         ),
         other => OidcError::new("token", format!("The ID token was refused: {other}.")),
@@ -631,7 +668,8 @@ fn token_error<RE: std::error::Error + 'static>(
     }
 }
 
-/// The (already verified) ID token's payload as JSON, for claims the library does not model.
+/// The ID token's payload as JSON: once verified, for claims the library does not model;
+/// when refused, to say what it claimed.
 fn payload(id_token: &CoreIdToken) -> Result<Value, OidcError> {
     let jwt = id_token.to_string();
     let part = jwt.split('.').nth(1).unwrap_or_default();
