@@ -32,7 +32,10 @@ async fn layout_has_the_product_navigation_and_assets() {
     let css = env.get("/static/css/app.css").await;
     assert_eq!(css.header("Content-Type"), Some("text/css; charset=utf-8"));
     assert!(css.body.contains("color-scheme: light dark"), "the theme follows the system");
-    assert!(css.body.contains(":root[data-theme=\"dark\"] { color-scheme: dark; }"), "unless the user picks one");
+    assert!(
+        css.body.contains(":root[data-theme=\"dark\"] { color-scheme: dark; }"),
+        "unless the user picks one"
+    );
     assert_eq!(env.get("/static/nope.js").await.status, Status::NotFound);
 }
 
