@@ -14,6 +14,7 @@ pub mod geo;
 pub mod keys;
 pub mod media;
 pub mod poller;
+pub mod rules;
 pub mod sim;
 pub mod tasks;
 pub mod telemetry;
@@ -59,6 +60,9 @@ pub struct App {
     pub tasks: Arc<Tasks>,
     pub poller: SharedPoller,
     pub control: Arc<Control>,
+    pub geo: Arc<geo::GeoIp>,
+    pub geo_updater: Arc<geo::download::Updater>,
+    pub rules: Arc<rules::engine::Engine>,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -84,6 +88,12 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let registry = Arc::new(Registry::new(secrets.clone()));
     let hub = Arc::new(LiveHub::new());
     let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let geo = Arc::new(geo::GeoIp::new(config.data_dir.join("geoip")));
+    let overrides = db
+        .read_blocking(db::geo::list)
+        .map_err(|e| StartupError(format!("cannot read the GeoIP overrides: {e}")))?;
+    geo.set_overrides(overrides);
+    let queue = Arc::new(rules::engine::Queue::new());
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
@@ -91,9 +101,20 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         config.poll_interval,
         config.confirm_window,
         inbox,
+        Arc::clone(&geo),
+        Arc::clone(&queue),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
+    let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);
+    let rules =
+        Arc::new(rules::engine::Engine::new(db.clone(), Arc::clone(&control), queue, confirm_ms));
+    let geo_updater = Arc::new(geo::download::Updater::new(
+        Arc::clone(&geo),
+        db.clone(),
+        secrets.clone(),
+        config.maxmind_license_key.as_ref().map(|k| k.expose().to_owned()),
+    ));
     Ok(App {
         config,
         keys,
@@ -102,6 +123,9 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         tasks: Arc::new(Tasks::new()),
         poller: Arc::new(tokio::sync::Mutex::new(poller)),
         control,
+        geo,
+        geo_updater,
+        rules,
         background,
     })
 }
@@ -120,7 +144,19 @@ fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
 
 /// Builds the Rocket instance: configuration, managed state, fairings, routes.
 pub fn rocket(app: App) -> Rocket<Build> {
-    let App { config, keys, db, secrets, tasks, poller, control, background } = app;
+    let App {
+        config,
+        keys,
+        db,
+        secrets,
+        tasks,
+        poller,
+        control,
+        geo,
+        geo_updater,
+        rules,
+        background,
+    } = app;
     let limits = Limits::default()
         .limit("form", 256.kibibytes())
         .limit("data-form", 64.mebibytes())
@@ -154,6 +190,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&tasks))
         .manage(Arc::clone(&poller))
         .manage(control)
+        .manage(geo)
+        .manage(Arc::clone(&geo_updater))
+        .manage(Arc::clone(&rules))
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -167,6 +206,15 @@ pub fn rocket(app: App) -> Rocket<Build> {
                     version = env!("CARGO_PKG_VERSION"),
                     "Streamwarden is listening"
                 );
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Start the rules worker", move |rocket| {
+            Box::pin(async move {
+                let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                tasks.spawn("rules", move |stop| rules.run(stop));
+                if background {
+                    tasks.spawn("geoip", move |stop| geo_updater.run(stop));
+                }
             })
         }))
         .attach(AdHoc::on_liftoff("Start the poller", move |rocket| {

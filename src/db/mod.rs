@@ -8,13 +8,17 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod geo;
+pub mod households;
 pub mod media_users;
 pub mod migrations;
 pub mod oidc_flows;
 pub mod plays;
+pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -193,11 +197,16 @@ pub(crate) fn all_statements() -> Vec<String> {
         sessions::STATEMENTS,
         api_keys::STATEMENTS,
         oidc_flows::STATEMENTS,
+        geo::STATEMENTS,
+        households::STATEMENTS,
+        trust::STATEMENTS,
     ]
     .concat()
     .into_iter()
     .map(str::to_owned)
     .chain(plays::statements())
+    .chain(rules::statements())
+    .chain(crate::rules::facts::statements())
     .collect()
 }
 

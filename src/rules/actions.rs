@@ -1,0 +1,125 @@
+//! The seam to notifications, and which sessions a terminate or message reaches.
+//!
+//! The notifications module (issue 5) implements [`Notify`] and is handed to
+//! [`super::engine::Engine::set_notifier`]; until then [`NotConnected`] records every notify
+//! action as skipped, saying why. Channels and cooldowns are the rules' business: the engine
+//! checks the cooldown, calls [`Notify::notify`] with the rule's channel ids, records the
+//! outcome on the violation, and arms the cooldown only when something was sent.
+
+use serde::Serialize;
+
+use super::eval::Verdict;
+use super::model::{Severity, Target};
+use crate::poller::live::LiveSession;
+use crate::poller::tracker::Ms;
+
+/// Everything a channel needs to tell someone about a violation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViolationNotice {
+    pub violation_id: i64,
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub severity: Severity,
+    pub user_id: i64,
+    pub user_name: String,
+    pub server_name: Option<String>,
+    /// What was playing, when a session triggered it.
+    pub title: Option<String>,
+    /// One line: "Impossible travel: mallory — Travel speed 462000 km/h (> 800)".
+    pub summary: String,
+    /// Unix milliseconds.
+    pub at: Ms,
+    /// The rule's channel ids; empty means every channel that takes violations.
+    pub channels: Vec<i64>,
+    pub evidence: Verdict,
+}
+
+/// What a notify attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyResult {
+    /// Handed over (queued in the outbox counts): the message says to whom.
+    Sent(String),
+    /// Nothing to send to (no channel takes it); not an error.
+    Skipped(String),
+    Failed(String),
+}
+
+/// Sends violation notices. Implemented by the notifications module.
+#[rocket::async_trait]
+pub trait Notify: Send + Sync {
+    async fn notify(&self, notice: &ViolationNotice) -> NotifyResult;
+}
+
+/// The notifier until one is connected: every notice is skipped with the reason.
+pub struct NotConnected;
+
+#[rocket::async_trait]
+impl Notify for NotConnected {
+    async fn notify(&self, _notice: &ViolationNotice) -> NotifyResult {
+        NotifyResult::Skipped("no notification channels are connected".to_owned())
+    }
+}
+
+/// The play ids `target` picks among `sessions` (the user's countable live sessions),
+/// oldest first. `triggering` is the session the rule matched on, if any.
+pub fn targets(target: Target, triggering: Option<i64>, sessions: &[&LiveSession]) -> Vec<i64> {
+    let mut sorted: Vec<&LiveSession> = sessions.to_vec();
+    sorted.sort_by_key(|s| (s.started_at, s.play_id));
+    let ids: Vec<i64> = sorted.iter().filter_map(|s| s.play_id).collect();
+    match target {
+        Target::Triggering => triggering.filter(|t| ids.contains(t)).into_iter().collect(),
+        Target::Oldest => ids.first().copied().into_iter().collect(),
+        Target::Newest => ids.last().copied().into_iter().collect(),
+        Target::AllButOldest => ids.into_iter().skip(1).collect(),
+        Target::All => ids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::model::{ActiveSession, Item, PlaybackState, Player, StreamInfo, UserRef};
+
+    fn live(id: i64, started_at: Ms) -> LiveSession {
+        LiveSession {
+            play_id: Some(id),
+            server_id: 1,
+            server_name: "s".into(),
+            server_kind: crate::media::ServerKind::Plex,
+            user_id: Some(1),
+            pending: false,
+            fading: false,
+            session: ActiveSession {
+                session_id: id.to_string(),
+                control_id: None,
+                user: UserRef { external_id: "1".into(), name: "u".into(), thumb: None },
+                item: Item::default(),
+                player: Player::default(),
+                ip: None,
+                server_says_local: false,
+                state: PlaybackState::Playing,
+                progress_ms: None,
+                stream: StreamInfo::default(),
+                can_control: true,
+            },
+            started_at,
+            last_seen_at: started_at,
+            paused_ms: 0,
+            paused_since: None,
+            is_local: false,
+            geo: None,
+        }
+    }
+
+    #[test]
+    fn targets_pick_by_start_time() {
+        let (a, b, c) = (live(7, 300), live(5, 100), live(9, 200));
+        let all = [&a, &b, &c];
+        assert_eq!(targets(Target::Triggering, Some(9), &all), [9]);
+        assert_eq!(targets(Target::Triggering, Some(42), &all), Vec::<i64>::new(), "gone: nothing");
+        assert_eq!(targets(Target::Oldest, Some(9), &all), [5]);
+        assert_eq!(targets(Target::Newest, Some(9), &all), [7]);
+        assert_eq!(targets(Target::AllButOldest, None, &all), [9, 7]);
+        assert_eq!(targets(Target::All, None, &all), [5, 9, 7]);
+    }
+}
