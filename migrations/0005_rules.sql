@@ -78,7 +78,7 @@ CREATE TABLE trust_events (
     note            TEXT NOT NULL DEFAULT ''
 ) STRICT;
 
-CREATE INDEX trust_events_user ON trust_events (user_id, at DESC, id DESC);
+CREATE INDEX trust_events_user ON trust_events (user_id, id DESC);
 CREATE INDEX trust_events_violation ON trust_events (violation_id) WHERE violation_id IS NOT NULL;
 
 -- Networks a user streams from at home: learned from frequency (the admin confirms) or

@@ -11,7 +11,7 @@ const SET_SCORE: &str = "UPDATE media_users SET trust_score = ?2 WHERE id = ?1";
 const INSERT_EVENT: &str = "INSERT INTO trust_events (user_id, at, delta, score, reason, violation_id, actor, note) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const TIMELINE: &str = "SELECT id, at, delta, score, reason, violation_id, actor, note FROM trust_events \
-     WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2";
+     WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2";
 const RULE_DELTAS: &str =
     "SELECT coalesce(sum(delta), 0) FROM trust_events WHERE violation_id = ?1 AND reason = 'rule'";
 const REVERSED: &str =

@@ -10,6 +10,7 @@
 //! - [`trust`]: score arithmetic and recovery.
 
 pub mod actions;
+pub mod admin;
 pub mod backtest;
 pub mod engine;
 pub mod eval;
