@@ -9,6 +9,7 @@ pub mod health;
 pub mod history;
 pub mod htmx;
 pub mod layout;
+pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -41,6 +42,22 @@ pub fn routes() -> Vec<Route> {
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
     routes.extend(rocket::routes![users::index, users::detail]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![
+        rules::index,
+        rules::add_preset,
+        rules::toggle,
+        rules::delete,
+        rules::save_settings,
+        rules::new,
+        rules::edit,
+        rules::create,
+        rules::update,
+        rules::condition_row,
+        rules::group,
+        rules::action_row,
+        rules::blank,
+        rules::backtest
+    ]);
     routes.extend(rocket::routes![
         servers::list,
         servers::edit,
