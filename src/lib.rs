@@ -15,6 +15,7 @@ pub mod keys;
 pub mod media;
 pub mod notify;
 pub mod poller;
+pub mod rules;
 pub mod servers;
 pub mod sim;
 pub mod tasks;
@@ -62,6 +63,9 @@ pub struct App {
     pub poller: SharedPoller,
     pub control: Arc<Control>,
     pub notifier: notify::Notifier,
+    pub geo: Arc<geo::GeoIp>,
+    pub geo_updater: Arc<geo::download::Updater>,
+    pub rules: Arc<rules::engine::Engine>,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -89,6 +93,12 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
     let links = notify::message::Links::new(config.public_url.clone());
     let notifier = notify::Notifier::new(db.clone(), secrets.clone(), links);
+    let geo = Arc::new(geo::GeoIp::new(config.data_dir.join("geoip")));
+    let overrides = db
+        .read_blocking(db::geo::list)
+        .map_err(|e| StartupError(format!("cannot read the GeoIP overrides: {e}")))?;
+    geo.set_overrides(overrides);
+    let queue = Arc::new(rules::engine::Queue::new());
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
@@ -97,9 +107,25 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         config.poll_interval,
         config.confirm_window,
         inbox,
+        Arc::clone(&geo),
+        Arc::clone(&queue),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
+    let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);
+    let rules = Arc::new(rules::engine::Engine::new(
+        db.clone(),
+        Arc::clone(&control),
+        queue,
+        notifier.clone(),
+        confirm_ms,
+    ));
+    let geo_updater = Arc::new(geo::download::Updater::new(
+        Arc::clone(&geo),
+        db.clone(),
+        secrets.clone(),
+        config.maxmind_license_key.as_ref().map(|k| k.expose().to_owned()),
+    ));
     Ok(App {
         config,
         keys,
@@ -109,6 +135,9 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         poller: Arc::new(tokio::sync::Mutex::new(poller)),
         control,
         notifier,
+        geo,
+        geo_updater,
+        rules,
         background,
     })
 }
@@ -127,7 +156,20 @@ fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
 
 /// Builds the Rocket instance: configuration, managed state, fairings, routes.
 pub fn rocket(app: App) -> Rocket<Build> {
-    let App { config, keys, db, secrets, tasks, poller, control, notifier, background } = app;
+    let App {
+        config,
+        keys,
+        db,
+        secrets,
+        tasks,
+        poller,
+        control,
+        geo,
+        geo_updater,
+        rules,
+        notifier,
+        background,
+    } = app;
     let limits = Limits::default()
         .limit("form", 256.kibibytes())
         .limit("data-form", 64.mebibytes())
@@ -162,6 +204,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&poller))
         .manage(control)
         .manage(notifier)
+        .manage(geo)
+        .manage(Arc::clone(&geo_updater))
+        .manage(Arc::clone(&rules))
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -175,6 +220,15 @@ pub fn rocket(app: App) -> Rocket<Build> {
                     version = env!("CARGO_PKG_VERSION"),
                     "Streamwarden is listening"
                 );
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Start the rules worker", move |rocket| {
+            Box::pin(async move {
+                let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                tasks.spawn("rules", move |stop| rules.run(stop));
+                if background {
+                    tasks.spawn("geoip", move |stop| geo_updater.run(stop));
+                }
             })
         }))
         .attach(AdHoc::on_liftoff("Start the poller", move |rocket| {

@@ -8,14 +8,18 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod geo;
+pub mod households;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
+pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -195,11 +199,16 @@ pub(crate) fn all_statements() -> Vec<String> {
         api_keys::STATEMENTS,
         oidc_flows::STATEMENTS,
         notify::STATEMENTS,
+        geo::STATEMENTS,
+        households::STATEMENTS,
+        trust::STATEMENTS,
     ]
     .concat()
     .into_iter()
     .map(str::to_owned)
     .chain(plays::statements())
+    .chain(rules::statements())
+    .chain(crate::rules::facts::statements())
     .collect()
 }
 

@@ -30,6 +30,8 @@ pub struct LiveSession {
     pub last_seen_at: Ms,
     /// Pause time so far, the current pause included.
     pub paused_ms: Ms,
+    /// When the current pause began (rules on pause minutes read it).
+    pub paused_since: Option<Ms>,
     pub is_local: bool,
     pub geo: Option<Geo>,
 }

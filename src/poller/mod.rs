@@ -169,6 +169,9 @@ pub struct Poller {
     notices: Vec<crate::notify::Event>,
     /// Plays confirmed this tick from a device their user never used before.
     new_devices: Vec<LiveKey>,
+    geo: Arc<geo::GeoIp>,
+    rules: Arc<crate::rules::engine::Queue>,
+    last_sweep_at: Ms,
 }
 
 impl Poller {
@@ -181,6 +184,8 @@ impl Poller {
         poll_interval: Duration,
         confirm_window: Duration,
         commands: mpsc::UnboundedReceiver<Command>,
+        geo: Arc<geo::GeoIp>,
+        rules: Arc<crate::rules::engine::Queue>,
     ) -> AppResult<Self> {
         let (settings, restored) =
             db.read_blocking(|conn| Ok((TrackingSettings::load(conn)?, plays::load_live(conn)?)))?;
@@ -205,6 +210,9 @@ impl Poller {
             notifier,
             notices: Vec::new(),
             new_devices: Vec::new(),
+            geo,
+            rules,
+            last_sweep_at: 0,
         })
     }
 
@@ -364,6 +372,7 @@ impl Poller {
         self.collect_notices(&events);
         self.publish(now);
         self.send_notices();
+        self.hand_to_rules(&events, now);
         report
     }
 
@@ -409,17 +418,51 @@ impl Poller {
         });
     }
 
+    /// Tells the rules worker what happened (it runs beside us; we never wait for it).
+    fn hand_to_rules(&mut self, events: &[Event], now: Ms) {
+        use crate::rules::engine::{Job, SWEEP_EVERY_MS, Trigger, Why};
+        let play = |key: &LiveKey| self.tracker.get(key).and_then(|e| e.play_id);
+        let mut triggers = Vec::new();
+        for event in events {
+            let found = match event {
+                Event::Confirmed(key) => play(key).map(|id| (id, Why::Confirmed)),
+                Event::Updated(key, changes) if changes.quality || changes.rekeyed => {
+                    play(key).map(|id| (id, Why::Quality))
+                }
+                Event::Paused(key) | Event::Resumed(key) => play(key).map(|id| (id, Why::Pause)),
+                _ => None,
+            };
+            if let Some((play_id, why)) = found {
+                let trigger = Trigger::Session { play_id, why };
+                if !triggers.contains(&trigger) {
+                    triggers.push(trigger);
+                }
+            }
+        }
+        if now - self.last_sweep_at >= SWEEP_EVERY_MS {
+            self.last_sweep_at = now;
+            triggers.push(Trigger::Sweep);
+        }
+        if !triggers.is_empty() {
+            self.rules.submit(Job { triggers, now, view: self.hub.current() });
+        }
+    }
+
     /// Marks what must be written, and queues the plays that ended.
     fn note_events(&mut self, events: &[Event]) {
         for event in events {
             match event {
                 Event::Appeared(key) => {
                     if let Some(entry) = self.tracker.get(key) {
+                        // Where it plays from is decided once, at the start: a later change
+                        // of the GeoIP database never moves a play (no false travel).
                         let session = &entry.session;
-                        let is_local =
-                            session.server_says_local || session.ip.is_some_and(geo::is_local_ip);
+                        let lookup = session.ip.map(|ip| self.geo.lookup(ip));
+                        let is_local = session.server_says_local
+                            || lookup.as_ref().is_some_and(|l| l.is_local);
                         let meta = self.tracker.meta_mut(key).expect("just appeared");
                         meta.is_local = is_local;
+                        meta.geo = lookup.and_then(|l| l.geo).filter(|_| !is_local);
                         meta.dirty = true;
                     }
                 }
@@ -626,6 +669,7 @@ impl Poller {
                     started_at: e.started_at,
                     last_seen_at: e.last_seen_at,
                     paused_ms: e.total_paused_ms(now),
+                    paused_since: e.paused_since,
                     is_local: e.meta.is_local,
                     geo: e.meta.geo.clone(),
                 }

@@ -179,6 +179,8 @@ pub struct DashboardPage {
     layout: Layout,
     live: LiveData,
     has_servers: bool,
+    /// No GeoIP City database is installed: places, travel and distances are unknown.
+    no_geoip: bool,
 }
 
 #[derive(Template)]
@@ -192,11 +194,13 @@ pub fn index(
     viewer: Viewer,
     layout: Layout,
     control: &State<Arc<Control>>,
+    geo: &State<Arc<crate::geo::GeoIp>>,
 ) -> AppResult<RawHtml<String>> {
     let view = control.live();
     let live = live_data(&view, viewer.0.scope(), &layout.base, viewer.0.is_admin());
     let has_servers = !view.servers.is_empty() || view.at == 0;
-    render(&DashboardPage { layout: layout.nav("dashboard"), live, has_servers })
+    let no_geoip = viewer.0.is_admin() && !geo.status().has_city();
+    render(&DashboardPage { layout: layout.nav("dashboard"), live, has_servers, no_geoip })
 }
 
 /// Server-sent events for the dashboard: the live region, re-rendered whenever the poller

@@ -50,6 +50,13 @@ pub fn local_time(ms: impl Num) -> String {
         .unwrap_or_default()
 }
 
+/// A day in the server's time zone: "2026-11-21" (what `<input type=date>` holds).
+pub fn local_date(ms: impl Num) -> String {
+    Timestamp::from_millisecond(ms.get())
+        .map(|t| t.to_zoned(TimeZone::system()).strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// RFC 3339 in UTC, to the second: what the API and CSV export speak.
 pub fn rfc3339(ms: impl Num) -> String {
     Timestamp::from_millisecond(ms.get()).map(|t| format!("{t:.0}")).unwrap_or_default()

@@ -40,7 +40,7 @@ pub struct HistoryQuery {
 }
 
 /// A time filter in milliseconds; `end_of_day` moves a plain date to the next midnight.
-fn parse_time(field: &str, raw: &str, end_of_day: bool) -> AppResult<i64> {
+pub fn parse_time(field: &str, raw: &str, end_of_day: bool) -> AppResult<i64> {
     let raw = raw.trim();
     if let Ok(ts) = raw.parse::<jiff::Timestamp>() {
         return Ok(ts.as_millisecond());

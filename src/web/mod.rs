@@ -12,6 +12,7 @@ pub mod layout;
 pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
+pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -44,6 +45,22 @@ pub fn routes() -> Vec<Route> {
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
     routes.extend(rocket::routes![users::index, users::detail]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![
+        rules::index,
+        rules::add_preset,
+        rules::toggle,
+        rules::delete,
+        rules::save_settings,
+        rules::new,
+        rules::edit,
+        rules::create,
+        rules::update,
+        rules::condition_row,
+        rules::group,
+        rules::action_row,
+        rules::blank,
+        rules::backtest
+    ]);
     routes.extend(rocket::routes![
         servers::list,
         servers::edit,

@@ -62,6 +62,31 @@ impl TestEnv {
         env
     }
 
+    /// Signed in as the admin, with MaxMind's test City and ASN databases installed in the
+    /// data directory's `geoip/` (81.2.69.142 is London, 216.160.83.56 Milton, US...).
+    pub async fn with_geoip() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        install_test_geoip(dir.path());
+        let mut env = Self::build(dir.path(), |_| {}).await;
+        env.dir = Some(dir);
+        let id = env.create_account(ADMIN.0, Role::Admin, None, Some(ADMIN.1)).await;
+        env.admin_id = Some(id);
+        env.session = Some(env.session_for(id).await);
+        env
+    }
+
+    /// Waits until the rules worker has handled everything the poller handed it.
+    pub async fn rules_settled(&self) {
+        let engine = self
+            .client
+            .rocket()
+            .state::<std::sync::Arc<streamwarden::rules::engine::Engine>>()
+            .expect("managed rules engine");
+        tokio::time::timeout(std::time::Duration::from_secs(30), engine.queue().settled())
+            .await
+            .expect("the rules worker settles within 30 s");
+    }
+
     /// An admin exists, but requests are anonymous.
     pub async fn anonymous() -> Self {
         let mut env = Self::new().await;
@@ -495,6 +520,17 @@ impl Reply {
     pub fn location(&self) -> Option<&str> {
         self.header("Location")
     }
+}
+
+/// Copies MaxMind's test databases into `<data_dir>/geoip/` under their edition names.
+pub fn install_test_geoip(data_dir: &std::path::Path) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip");
+    let geoip = data_dir.join("geoip");
+    std::fs::create_dir_all(&geoip).expect("geoip directory");
+    std::fs::copy(fixtures.join("GeoIP2-City-Test.mmdb"), geoip.join("GeoLite2-City.mmdb"))
+        .expect("city database");
+    std::fs::copy(fixtures.join("GeoLite2-ASN-Test.mmdb"), geoip.join("GeoLite2-ASN.mmdb"))
+        .expect("ASN database");
 }
 
 /// The value of the hidden `csrf` input of a page (anonymous forms).

@@ -2,10 +2,13 @@
 //! Assistant. Times are RFC 3339 UTC, durations milliseconds, errors
 //! `{"error": {"code", "message"}}`. Extend freely; rename nothing.
 
+pub mod geoip;
 pub mod history;
+pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod users;
+pub mod violations;
 
 use rocket::Route;
 use rocket::http::ContentType;
@@ -29,6 +32,27 @@ pub fn routes() -> Vec<Route> {
         history::list,
         users::list,
         users::get,
+        users::set_trust,
+        users::add_household,
+        users::confirm_household,
+        users::delete_household,
+        rules::list,
+        rules::get,
+        rules::create,
+        rules::update,
+        rules::delete,
+        rules::backtest,
+        rules::preset_list,
+        violations::list,
+        violations::get,
+        violations::acknowledge,
+        violations::dismiss,
+        geoip::status,
+        geoip::lookup,
+        geoip::update,
+        geoip::overrides,
+        geoip::create_override,
+        geoip::delete_override,
     ]
 }
 

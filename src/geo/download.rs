@@ -1,0 +1,293 @@
+//! Keeps GeoLite2 City and ASN fresh with a MaxMind licence key: downloads each edition when
+//! its file is missing or a week old, checks it opens, and renames it into place, so the
+//! [`super::GeoIp`] service swaps it in on its next refresh. Where the box has no internet a
+//! failed download is reported on the settings page and nothing else changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::GeoIp;
+use crate::crypto::SecretBox;
+use crate::db::{self, Db};
+use crate::tasks::StopSignal;
+
+/// MaxMind's download endpoint.
+pub const DEFAULT_BASE_URL: &str = "https://download.maxmind.com/app/geoip_download";
+/// The free editions we fetch.
+pub const EDITIONS: [&str; 2] = ["GeoLite2-City", "GeoLite2-ASN"];
+/// A file younger than this is fresh (MaxMind publishes twice a week).
+pub const REFRESH_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The settings key holding a licence key typed in Settings → GeoIP (sealed).
+pub const LICENSE_SETTING: &str = "geoip.license_key";
+/// Sealing purpose of the stored licence key.
+pub const LICENSE_PURPOSE: &str = "geoip.license_key";
+/// Largest archive we accept (GeoLite2-City is about 40 MB packed).
+const MAX_ARCHIVE: usize = 256 * 1024 * 1024;
+
+/// The last attempt, for the settings page.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdateState {
+    /// Unix milliseconds.
+    pub last_attempt_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// True when `edition`'s file in `dir` is missing or older than [`REFRESH_AFTER`].
+pub fn is_due(dir: &Path, edition: &str) -> bool {
+    let path = dir.join(format!("{edition}.mmdb"));
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_none_or(|age| age >= REFRESH_AFTER)
+}
+
+/// Downloads one edition into `dir`; returns the file written.
+pub async fn download_edition(
+    client: &reqwest::Client,
+    base_url: &str,
+    license_key: &str,
+    edition: &str,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let url = reqwest::Url::parse_with_params(
+        base_url,
+        &[("edition_id", edition), ("license_key", license_key), ("suffix", "tar.gz")],
+    )
+    .map_err(|e| format!("bad download URL: {e}"))?;
+    let response = client
+        .get(url)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .map_err(|e| format!("{edition}: cannot reach MaxMind: {}", root_cause(&e)))?;
+    match response.status().as_u16() {
+        200 => {}
+        401 | 403 => return Err(format!("{edition}: MaxMind refused the licence key")),
+        code => return Err(format!("{edition}: MaxMind answered HTTP {code}")),
+    }
+    let bytes =
+        response.bytes().await.map_err(|e| format!("{edition}: download broke off: {e}"))?;
+    if bytes.len() > MAX_ARCHIVE {
+        return Err(format!("{edition}: the archive is larger than expected"));
+    }
+    let (dir, edition) = (dir.to_owned(), edition.to_owned());
+    tokio::task::spawn_blocking(move || install(&bytes, &edition, &dir))
+        .await
+        .map_err(|e| format!("installing the database failed: {e}"))?
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Unpacks `<edition>.mmdb` from a `.tar.gz`, checks that it opens, and moves it into place.
+pub fn install(archive: &[u8], edition: &str, dir: &Path) -> Result<PathBuf, String> {
+    use std::io::Read as _;
+    let wanted = format!("{edition}.mmdb");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let entries = tar.entries().map_err(|e| format!("{edition}: not a tar.gz archive: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("{edition}: broken archive: {e}"))?;
+        let is_db = entry
+            .path()
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy() == wanted))
+            .unwrap_or(false);
+        if !is_db {
+            continue;
+        }
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(|e| format!("{edition}: broken archive: {e}"))?;
+        maxminddb::Reader::from_source(data.as_slice())
+            .map_err(|e| format!("{edition}: the downloaded database does not open: {e}"))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let tmp = dir.join(format!(".{wanted}.part"));
+        let target = dir.join(&wanted);
+        std::fs::write(&tmp, &data).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| format!("cannot move {} into place: {e}", target.display()))?;
+        return Ok(target);
+    }
+    Err(format!("{edition}: the archive holds no {wanted}"))
+}
+
+/// The weekly updater: a licence key from the environment wins over one set in Settings.
+pub struct Updater {
+    geo: Arc<GeoIp>,
+    db: Db,
+    secrets: SecretBox,
+    env_key: Option<String>,
+    base_url: String,
+    client: reqwest::Client,
+    state: Mutex<UpdateState>,
+}
+
+impl Updater {
+    pub fn new(geo: Arc<GeoIp>, db: Db, secrets: SecretBox, env_key: Option<String>) -> Self {
+        Self {
+            geo,
+            db,
+            secrets,
+            env_key,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            client: reqwest::Client::new(),
+            state: Mutex::new(UpdateState::default()),
+        }
+    }
+
+    /// Points the updater at another server (tests).
+    #[must_use]
+    pub fn with_base_url(mut self, url: &str) -> Self {
+        url.clone_into(&mut self.base_url);
+        self
+    }
+
+    pub fn state(&self) -> UpdateState {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// True when the key comes from `STREAMWARDEN_MAXMIND_LICENSE_KEY` (the page locks it).
+    pub fn key_from_env(&self) -> bool {
+        self.env_key.is_some()
+    }
+
+    /// The licence key in force, if any.
+    pub async fn license_key(&self) -> Option<String> {
+        if let Some(key) = &self.env_key {
+            return Some(key.clone());
+        }
+        let sealed: Option<String> =
+            self.db.read(|c| db::settings::get(c, LICENSE_SETTING)).await.ok().flatten();
+        sealed.and_then(|s| self.secrets.open(LICENSE_PURPOSE, &s).ok())
+    }
+
+    /// Downloads what is due (or everything, with `force`). Ok(false): nothing to do.
+    pub async fn update(&self, force: bool) -> Result<bool, String> {
+        let Some(key) = self.license_key().await else {
+            return Ok(false);
+        };
+        let dir = self.geo.dir().to_owned();
+        let due: Vec<&str> = EDITIONS.into_iter().filter(|e| force || is_due(&dir, e)).collect();
+        if due.is_empty() {
+            return Ok(false);
+        }
+        let now = db::now_ms();
+        let mut result = Ok(true);
+        for edition in due {
+            if let Err(e) =
+                download_edition(&self.client, &self.base_url, &key, edition, &dir).await
+            {
+                tracing::warn!(error = %e, "GeoLite2 download failed");
+                result = Err(e);
+            }
+        }
+        self.geo.refresh();
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.last_attempt_at = Some(now);
+        match &result {
+            Ok(_) => {
+                state.last_success_at = Some(now);
+                state.last_error = None;
+            }
+            Err(e) => state.last_error = Some(e.clone()),
+        }
+        result
+    }
+
+    /// Notices database files that changed (dropped in by hand, or downloaded) every
+    /// minute, and checks every hour whether a download is due, until shutdown.
+    pub async fn run(self: Arc<Self>, mut stop: StopSignal) {
+        let mut minutes = 0_u32;
+        loop {
+            if minutes % 60 == 0 {
+                let _ = self.update(false).await;
+            }
+            self.geo.refresh();
+            if stop.sleep(Duration::from_secs(60)).await {
+                break;
+            }
+            minutes = minutes.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(edition: &str, data: &[u8]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{edition}_20270101/{edition}.mmdb"), data)
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[tokio::test]
+    async fn downloads_unpacks_checks_and_swaps_in() {
+        let city = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/geoip/GeoLite2-City-Test.mmdb"
+        ))
+        .unwrap();
+        let good = archive("GeoLite2-City", &city);
+        let (addr, _task) = crate::sim::http::serve(move |req| {
+            let good = good.clone();
+            async move {
+                use crate::sim::http::Response;
+                match (req.query("license_key"), req.query("edition_id")) {
+                    (Some("right"), Some("GeoLite2-City")) => {
+                        Response::new(200, "application/gzip", good)
+                    }
+                    (Some("right"), _) => {
+                        Response::new(200, "application/gzip", b"nonsense".to_vec())
+                    }
+                    _ => Response::empty(401),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let base = format!("http://{addr}/app/geoip_download");
+        let dir = tempfile::tempdir().unwrap();
+        let client = reqwest::Client::new();
+        let err = download_edition(&client, &base, "wrong", "GeoLite2-City", dir.path()).await;
+        assert!(err.unwrap_err().contains("refused the licence key"));
+        let err = download_edition(&client, &base, "right", "GeoLite2-ASN", dir.path()).await;
+        assert!(
+            err.unwrap_err().contains("not a tar.gz")
+                || dir.path().read_dir().unwrap().count() == 0
+        );
+        assert!(is_due(dir.path(), "GeoLite2-City"));
+        let path =
+            download_edition(&client, &base, "right", "GeoLite2-City", dir.path()).await.unwrap();
+        assert_eq!(path, dir.path().join("GeoLite2-City.mmdb"));
+        assert!(!is_due(dir.path(), "GeoLite2-City"));
+        let geo = GeoIp::new(dir.path().to_owned());
+        assert_eq!(
+            geo.lookup("216.160.83.56".parse().unwrap()).geo.unwrap().city.as_deref(),
+            Some("Milton")
+        );
+        // A database that does not open never replaces a good one.
+        let junk = archive("GeoLite2-City", b"not a database");
+        assert!(install(&junk, "GeoLite2-City", dir.path()).unwrap_err().contains("does not open"));
+        assert!(geo.lookup("216.160.83.56".parse().unwrap()).geo.is_some());
+    }
+}
