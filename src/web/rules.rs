@@ -102,7 +102,8 @@ pub async fn index(_admin: Admin, layout: Layout, db: &State<Db>) -> AppResult<R
     })
 }
 
-#[rocket::post("/rules/presets/<key>", data = "<_form>")]
+// Ranked apart from `/rules/<id>/delete` and `/rules/<id>/backtest`, which it overlaps.
+#[rocket::post("/rules/presets/<key>", data = "<_form>", rank = 1)]
 pub async fn add_preset(
     admin: Admin,
     key: &str,
