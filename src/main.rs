@@ -97,10 +97,15 @@ fn demo() -> Result<(), StartupError> {
         let cluster = sim::Cluster::start(sim::scenario::demo_world())
             .await
             .map_err(|e| StartupError(format!("cannot start the simulated servers: {e}")))?;
+        sim::demo::install_geoip(&config.data_dir)
+            .map_err(|e| StartupError(format!("cannot write the demo GeoIP databases: {e}")))?;
         let app = streamwarden::prepare(config)?;
         sim::demo::configure(&app, &cluster)
             .await
             .map_err(|e| StartupError(format!("cannot configure the demo servers: {e}")))?;
+        sim::demo::add_rules(&app)
+            .await
+            .map_err(|e| StartupError(format!("cannot add the demo rules: {e}")))?;
         let world = std::sync::Arc::clone(&cluster.world);
         app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, stop));
         tracing::info!(

@@ -43,6 +43,8 @@ const VIEWER: &[(&str, &str)] = &[
     ("GET", "/api/v1/history"),
     ("GET", "/api/v1/users"),
     ("GET", "/api/v1/users/<id>"),
+    ("GET", "/api/v1/violations"),
+    ("GET", "/api/v1/violations/<id>"),
 ];
 
 /// Endless responses (server-sent events): only the head is read.

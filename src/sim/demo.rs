@@ -1,5 +1,7 @@
 //! `streamwarden demo`: the app with the simulated servers configured and the story playing.
 
+use std::path::Path;
+
 use super::Cluster;
 use crate::db::servers::{self, ServerInput, TOKEN_PURPOSE};
 use crate::error::AppResult;
@@ -39,4 +41,43 @@ pub async fn configure(app: &App, cluster: &Cluster) -> AppResult<()> {
             Ok(())
         })
         .await
+}
+
+/// MaxMind's test databases (Apache-2.0 or MIT, see `tests/fixtures/geoip`): they know the
+/// demo's addresses (London, Milton US, Changchun, Linköping, Boxford), so the demo
+/// geolocates without a real database.
+const DEMO_GEOIP: [(&str, &[u8]); 2] = [
+    ("GeoLite2-City.mmdb", include_bytes!("../../tests/fixtures/geoip/GeoLite2-City-Test.mmdb")),
+    ("GeoLite2-ASN.mmdb", include_bytes!("../../tests/fixtures/geoip/GeoLite2-ASN-Test.mmdb")),
+];
+
+/// The presets the demo story trips: Mallory's travels and simultaneous places, Dave's
+/// household of three devices (which the unique-IP concurrent rule lets through).
+const DEMO_PRESETS: [&str; 4] =
+    ["impossible_travel", "simultaneous_locations", "concurrent_streams", "device_velocity"];
+
+/// Puts the test GeoIP databases in `<data dir>/geoip` unless a database is already there
+/// (a real one is never overwritten).
+pub fn install_geoip(data_dir: &Path) -> std::io::Result<()> {
+    let dir = data_dir.join("geoip");
+    std::fs::create_dir_all(&dir)?;
+    for (name, bytes) in DEMO_GEOIP {
+        let path = dir.join(name);
+        if !path.exists() {
+            std::fs::write(path, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// On the first run (no rule yet), adds the presets the story trips, so violations show up
+/// within a minute or two.
+pub async fn add_rules(app: &App) -> AppResult<()> {
+    if !app.db.read(|c| db::rules::list(c)).await?.is_empty() {
+        return Ok(());
+    }
+    for key in DEMO_PRESETS {
+        crate::rules::admin::create_preset(&app.db, key).await?;
+    }
+    Ok(())
 }

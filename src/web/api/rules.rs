@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{body, time};
-use crate::auth::{ApiAdmin, ApiViewer};
+use crate::auth::ApiAdmin;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::rules::admin;
@@ -201,7 +201,7 @@ pub struct PresetJson {
 
 /// The ready-made rules; POST one's `rule` to `/api/v1/rules` to create it.
 #[rocket::get("/api/v1/rule-presets")]
-pub async fn preset_list(_caller: ApiViewer, db: &State<Db>) -> AppResult<Json<Vec<PresetJson>>> {
+pub async fn preset_list(_caller: ApiAdmin, db: &State<Db>) -> AppResult<Json<Vec<PresetJson>>> {
     let home = db.read(admin::home_country).await?;
     Ok(Json(
         crate::rules::presets::all(&home)
