@@ -9,7 +9,8 @@
 
 #![expect(
     clippy::cast_precision_loss,
-    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
     reason = "counters of a benchmark are small numbers"
 )]
 
@@ -118,7 +119,7 @@ fn main() {
         (0..1000).map(|i| play(i, NOW - (i + 1) * (60 * 24 * HOUR_MS / 1000))).collect();
     let mut session = play(1000, NOW - 10 * 60_000);
     session.stopped_at = None;
-    session.geo = history[2].geo.clone(); // not home: the geographic rules do their work
+    session.geo.clone_from(&history[2].geo); // away from home: geographic rules do their work
     let mut other = play(1001, NOW - 20 * 60_000);
     other.stopped_at = None;
     let live = vec![other];

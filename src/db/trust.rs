@@ -42,7 +42,6 @@ pub struct TrustEvent {
 
 /// Applies a change and records it. Returns (applied delta, new score); a change that
 /// moves nothing (already at 100, say) is not recorded.
-#[expect(clippy::too_many_arguments, reason = "one entry's columns")]
 pub fn apply(
     conn: &Connection,
     user_id: i64,
@@ -122,10 +121,11 @@ pub fn reverse_violation(
     Ok(delta)
 }
 
-/// (user id, score, last violation, last recovery) of every user below 100.
-pub fn recovery_candidates(
-    conn: &Connection,
-) -> AppResult<Vec<(i64, i64, Option<i64>, Option<i64>)>> {
+/// (user id, score, last violation, last recovery).
+pub type RecoveryCandidate = (i64, i64, Option<i64>, Option<i64>);
+
+/// Every user below 100.
+pub fn recovery_candidates(conn: &Connection) -> AppResult<Vec<RecoveryCandidate>> {
     let mut stmt = conn.prepare_cached(RECOVERY_CANDIDATES)?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)

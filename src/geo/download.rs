@@ -19,7 +19,7 @@ pub const DEFAULT_BASE_URL: &str = "https://download.maxmind.com/app/geoip_downl
 /// The free editions we fetch.
 pub const EDITIONS: [&str; 2] = ["GeoLite2-City", "GeoLite2-ASN"];
 /// A file younger than this is fresh (MaxMind publishes twice a week).
-pub const REFRESH_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const REFRESH_AFTER: Duration = Duration::from_hours(7 * 24);
 /// The settings key holding a licence key typed in Settings → GeoIP (sealed).
 pub const LICENSE_SETTING: &str = "geoip.license_key";
 /// Sealing purpose of the stored licence key.
@@ -61,7 +61,7 @@ pub async fn download_edition(
     .map_err(|e| format!("bad download URL: {e}"))?;
     let response = client
         .get(url)
-        .timeout(Duration::from_secs(300))
+        .timeout(Duration::from_mins(5))
         .send()
         .await
         .map_err(|e| format!("{edition}: cannot reach MaxMind: {}", root_cause(&e)))?;
@@ -209,11 +209,11 @@ impl Updater {
     pub async fn run(self: Arc<Self>, mut stop: StopSignal) {
         let mut minutes = 0_u32;
         loop {
-            if minutes % 60 == 0 {
+            if minutes.is_multiple_of(60) {
                 let _ = self.update(false).await;
             }
             self.geo.refresh();
-            if stop.sleep(Duration::from_secs(60)).await {
+            if stop.sleep(Duration::from_mins(1)).await {
                 break;
             }
             minutes = minutes.wrapping_add(1);

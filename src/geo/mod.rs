@@ -99,7 +99,7 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Parses "1.2.3.4", "1.2.3.0/24", "2001:db8::/32" into a network (a bare address is a /32
+/// Parses `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32` into a network (a bare address is a /32
 /// or /128). The host bits are cleared.
 pub fn parse_network(raw: &str) -> Option<IpNet> {
     let raw = raw.trim();

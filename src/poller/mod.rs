@@ -317,16 +317,27 @@ impl Poller {
     async fn apply(&mut self, answers: Vec<(i64, Answer)>, now: Ms) -> TickReport {
         let mut report = TickReport::default();
         let mut events = Vec::new();
+        // A stream stopped while this tick's polls were in flight may still be in their
+        // answers; taken as seen, it would come back as a new play.
+        let mut just_stopped = Vec::new();
         while let Ok(command) = self.commands.try_recv() {
             match command {
-                Command::Terminated(key) => events.extend(self.tracker.terminate(&key, now)),
+                Command::Terminated(key) => {
+                    events.extend(self.tracker.terminate(&key, now));
+                    just_stopped.push(key);
+                }
             }
         }
         let mut synced_users = Vec::new();
         for (server_id, answer) in answers {
             let health = self.health.entry(server_id).or_default();
             match answer {
-                Answer::Sessions { sessions, users } => {
+                Answer::Sessions { mut sessions, users } => {
+                    sessions.retain(|s| {
+                        !just_stopped
+                            .iter()
+                            .any(|k| k.server_id == server_id && k.session_id == s.session_id)
+                    });
                     report.polled += 1;
                     if health.failures > 0 {
                         tracing::info!(server_id, "server answers again");

@@ -50,7 +50,7 @@ pub async fn create_preset(db: &Db, key: &str) -> AppResult<Rule> {
         presets::get(key, &home).ok_or_else(|| AppError::not_found(format!("preset {key}")))?;
     // A second copy gets a number, so one click always works.
     let names: Vec<String> =
-        db.read(|c| db::rules::list(c)).await?.into_iter().map(|r| r.name.to_lowercase()).collect();
+        db.read(db::rules::list).await?.into_iter().map(|r| r.name.to_lowercase()).collect();
     let mut def = preset.def;
     let base = def.name.clone();
     let mut n = 2;

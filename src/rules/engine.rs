@@ -708,7 +708,6 @@ impl Engine {
 
     /// A terminate with a delay: waits, then stops only if the rule still matches the
     /// triggering session as it is then.
-    #[expect(clippy::too_many_arguments, reason = "the action's settings")]
     fn terminate_later(
         &self,
         rule: Rule,

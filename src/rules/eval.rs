@@ -345,7 +345,6 @@ fn compare(c: &Condition, actual: &Actual, ctx: &Context<'_>) -> bool {
         };
     }
     match (actual, &c.threshold) {
-        (Actual::Unknown, _) => false,
         (Actual::Number(a), t) => compare_number(c.op, *a, t),
         (Actual::Bool(a), Threshold::Bool(t)) => match c.op {
             Op::Eq => a == t,
@@ -365,7 +364,7 @@ fn compare(c: &Condition, actual: &Actual, ctx: &Context<'_>) -> bool {
             }
             _ => compare_text(c.op, a, t),
         },
-        (Actual::Bool(_), _) => false,
+        (Actual::Unknown | Actual::Bool(_), _) => false,
     }
 }
 
@@ -410,14 +409,15 @@ fn compare_id(op: Op, id: i64, t: &Threshold) -> bool {
 #[expect(clippy::cast_precision_loss, reason = "counts and minutes are small")]
 fn observe(c: &Condition, ctx: &Context<'_>) -> Seen {
     let s = ctx.session;
-    if c.field.is_geographic() && c.params.exempt_household {
-        if let Some(s) = s {
-            if s.is_local {
-                return Seen::unknown("exempt: on the local network");
-            }
-            if s.in_household {
-                return Seen::unknown("exempt: from a household network");
-            }
+    if c.field.is_geographic()
+        && c.params.exempt_household
+        && let Some(s) = s
+    {
+        if s.is_local {
+            return Seen::unknown("exempt: on the local network");
+        }
+        if s.in_household {
+            return Seen::unknown("exempt: from a household network");
         }
     }
     let Some(s) = s else {
@@ -606,7 +606,8 @@ fn concurrent(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
             related.push(other.related("other", None));
         }
     }
-    Seen { actual: Actual::Number(keys.len() as f64), related, note: None }
+    let count = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+    Seen { actual: Actual::Number(f64::from(count)), related, note: None }
 }
 
 /// IPv6 addresses of one home share a /64; IPv4 addresses are themselves.
@@ -814,7 +815,7 @@ fn country_share(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
     }
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
     let pct = round1(same as f64 * 100.0 / total as f64);
-    let mode = usual.iter().max_by_key(|(_, n)| *n).map(|(c, _)| *c).unwrap_or(country);
+    let mode = usual.iter().max_by_key(|(_, n)| *n).map_or(country, |(c, _)| *c);
     Seen {
         actual: Actual::Number(pct),
         related: vec![s.related("current", None)],
@@ -862,22 +863,22 @@ mod tests {
     const HOUR: Ms = 60 * MIN;
     const T: Ms = 1_800_000_000_000;
 
-    fn geo(country: &str, city: &str, lat: f64, lon: f64) -> Option<Geo> {
-        Some(Geo {
+    fn geo(country: &str, city: &str, lat: f64, lon: f64) -> Geo {
+        Geo {
             country: Some(country.into()),
             city: Some(city.into()),
             lat: Some(lat),
             lon: Some(lon),
             asn: Some(1),
             isp: Some(format!("ISP of {city}")),
-        })
+        }
     }
 
-    fn london() -> Option<Geo> {
+    fn london() -> Geo {
         geo("GB", "London", 51.5142, -0.0931)
     }
 
-    fn milton() -> Option<Geo> {
+    fn milton() -> Geo {
         geo("US", "Milton", 47.2513, -122.3149)
     }
 
@@ -941,8 +942,8 @@ mod tests {
 
     #[test]
     fn london_then_milton_within_an_hour_is_impossible_travel_with_both_ends_as_evidence() {
-        let before = play(1, "laptop", "81.2.69.142", london(), T, Some(T + 30 * MIN));
-        let now = play(2, "tv", "216.160.83.56", milton(), T + 60 * MIN, None);
+        let before = play(1, "laptop", "81.2.69.142", Some(london()), T, Some(T + 30 * MIN));
+        let now = play(2, "tv", "216.160.83.56", Some(milton()), T + 60 * MIN, None);
         let v = run(&travel(), &now, &[], &[before]);
         assert!(v.matched);
         let e = &v.groups[0][0];
@@ -965,16 +966,16 @@ mod tests {
             v.summary()
         );
         // A day later it is a plausible flight.
-        let later = play(3, "tv", "216.160.83.56", milton(), T + 30 * HOUR, None);
-        let before = play(1, "laptop", "81.2.69.142", london(), T, Some(T + 30 * MIN));
+        let later = play(3, "tv", "216.160.83.56", Some(milton()), T + 30 * HOUR, None);
+        let before = play(1, "laptop", "81.2.69.142", Some(london()), T, Some(T + 30 * MIN));
         assert!(!run(&travel(), &later, &[], &[before]).matched);
     }
 
     #[test]
     fn a_same_address_play_is_never_travel_even_when_the_database_moved_it() {
         // The GeoIP database changed between the plays: same address, another city.
-        let before = play(1, "laptop", "81.2.69.142", london(), T, Some(T + 10 * MIN));
-        let now = play(2, "tv", "81.2.69.142", milton(), T + 20 * MIN, None);
+        let before = play(1, "laptop", "81.2.69.142", Some(london()), T, Some(T + 10 * MIN));
+        let now = play(2, "tv", "81.2.69.142", Some(milton()), T + 20 * MIN, None);
         let v = run(&travel(), &now, &[], &[before]);
         assert!(!v.matched);
         assert_eq!(actual(&v), Actual::Number(0.0));
@@ -983,9 +984,15 @@ mod tests {
 
     #[test]
     fn a_phone_moving_between_wifi_and_mobile_data_in_one_city_is_not_travel() {
-        let wifi = play(1, "phone", "81.2.69.142", london(), T, Some(T + 5 * MIN));
-        let mobile =
-            play(2, "phone", "81.2.69.160", geo("GB", "London", 51.52, -0.10), T + 6 * MIN, None);
+        let wifi = play(1, "phone", "81.2.69.142", Some(london()), T, Some(T + 5 * MIN));
+        let mobile = play(
+            2,
+            "phone",
+            "81.2.69.160",
+            Some(geo("GB", "London", 51.52, -0.10)),
+            T + 6 * MIN,
+            None,
+        );
         let v = run(&travel(), &mobile, &[], &[wifi]);
         assert!(!v.matched);
         assert!(v.groups[0][0].note.as_deref().unwrap().contains("less than 100 km"));
@@ -999,9 +1006,9 @@ mod tests {
     fn back_to_back_episodes_and_quality_switches_on_one_device_are_one_stream() {
         // The previous episode's session lingers one poll on the same device; or a quality
         // switch shows the same device twice for a moment.
-        let ep2 = play(2, "tv", "81.2.69.142", london(), T + 40 * MIN, None);
-        let ep1 = play(1, "tv", "81.2.69.142", london(), T, None);
-        let v = run(&concurrent(json!({})), &ep2, &[ep1.clone()], &[]);
+        let ep2 = play(2, "tv", "81.2.69.142", Some(london()), T + 40 * MIN, None);
+        let ep1 = play(1, "tv", "81.2.69.142", Some(london()), T, None);
+        let v = run(&concurrent(json!({})), &ep2, std::slice::from_ref(&ep1), &[]);
         assert_eq!(actual(&v), Actual::Number(1.0));
         assert!(!v.matched);
         // Without the option, two sessions are two streams.
@@ -1013,7 +1020,7 @@ mod tests {
     #[test]
     fn a_household_with_three_devices_on_one_address_is_one_unique_ip() {
         let home = "2.125.160.216";
-        let boxford = geo("GB", "Boxford", 51.75, -1.25);
+        let boxford = Some(geo("GB", "Boxford", 51.75, -1.25));
         let tv = play(1, "roku", home, boxford.clone(), T, None);
         let ipad = play(2, "ipad", home, boxford.clone(), T + MIN, None);
         let mac = play(3, "mac", home, boxford, T + 2 * MIN, None);
@@ -1030,7 +1037,7 @@ mod tests {
         for p in &mut at_home {
             p.in_household = true;
         }
-        let away = play(4, "phone", "216.160.83.56", milton(), T + 3 * MIN, None);
+        let away = play(4, "phone", "216.160.83.56", Some(milton()), T + 3 * MIN, None);
         let v = run(&concurrent(json!({"exempt_household": true})), &away, &at_home, &[]);
         assert_eq!(actual(&v), Actual::Number(2.0));
     }
@@ -1042,7 +1049,7 @@ mod tests {
         let v = run(&geo_rule, &lan, &[], &[]);
         assert!(!v.matched);
         assert_eq!(v.groups[0][0].note.as_deref(), Some("exempt: on the local network"));
-        let mut home = play(2, "tv", "81.2.69.142", london(), T, None);
+        let mut home = play(2, "tv", "81.2.69.142", Some(london()), T, None);
         home.in_household = true;
         assert!(!run(&geo_rule, &home, &[], &[]).matched);
         home.in_household = false;
@@ -1058,8 +1065,15 @@ mod tests {
     #[test]
     fn simultaneous_locations_measure_the_farthest_other_live_session() {
         let r = rule(json!([[{"field": "active_session_distance_km", "op": "gt", "value": 100}]]));
-        let a = play(1, "laptop", "81.2.69.142", london(), T, None);
-        let b = play(2, "tv", "175.16.199.0", geo("CN", "Changchun", 43.88, 125.32), T + MIN, None);
+        let a = play(1, "laptop", "81.2.69.142", Some(london()), T, None);
+        let b = play(
+            2,
+            "tv",
+            "175.16.199.0",
+            Some(geo("CN", "Changchun", 43.88, 125.32)),
+            T + MIN,
+            None,
+        );
         let v = run(&r, &b, &[a], &[]);
         assert!(v.matched);
         let Actual::Number(km) = actual(&v) else { panic!() };
@@ -1075,16 +1089,16 @@ mod tests {
                     10 + i,
                     "tv",
                     "81.2.69.142",
-                    london(),
+                    Some(london()),
                     T - (i + 1) * 24 * HOUR,
                     Some(T - (i + 1) * 24 * HOUR + HOUR),
                 )
             })
             .collect();
         let new_dev = rule(json!([[{"field": "is_new_device", "op": "eq", "value": true}]]));
-        let from_us = play(1, "phone", "216.160.83.56", milton(), T, None);
+        let from_us = play(1, "phone", "216.160.83.56", Some(milton()), T, None);
         assert!(run(&new_dev, &from_us, &[], &history).matched);
-        let same_tv = play(2, "tv", "81.2.69.142", london(), T, None);
+        let same_tv = play(2, "tv", "81.2.69.142", Some(london()), T, None);
         assert!(!run(&new_dev, &same_tv, &[], &history).matched);
 
         let new_loc =
@@ -1118,13 +1132,13 @@ mod tests {
                     10 + i,
                     &format!("d{i}"),
                     &format!("81.2.69.{}", i + 1),
-                    london(),
+                    Some(london()),
                     T - (i + 1) * 24 * HOUR,
                     Some(T - (i + 1) * 24 * HOUR + HOUR),
                 )
             })
             .collect();
-        let s = play(1, "tv", "81.2.69.142", london(), T, None);
+        let s = play(1, "tv", "81.2.69.142", Some(london()), T, None);
         for (hours, expected) in [(24, 2.0), (72, 4.0), (24 * 365, 31.0)] {
             let r = rule(
                 json!([[{"field": "unique_ips_in_window", "op": "gt", "value": 100, "params": {"window_hours": hours}}]]),
@@ -1139,7 +1153,7 @@ mod tests {
 
     #[test]
     fn session_and_user_fields() {
-        let mut s = play(1, "Plex for Roku", "81.2.69.142", london(), T, None);
+        let mut s = play(1, "Plex for Roku", "81.2.69.142", Some(london()), T, None);
         s.decision = Some(Decision::Transcode);
         s.source_resolution = Some("4K".into());
         s.stream_resolution = Some("1080p".into());
@@ -1177,7 +1191,7 @@ mod tests {
 
     #[test]
     fn or_inside_a_group_and_across_groups_with_full_evidence() {
-        let s = play(1, "tv", "81.2.69.142", london(), T, None);
+        let s = play(1, "tv", "81.2.69.142", Some(london()), T, None);
         let r = rule(json!([
             [{"field": "country", "op": "eq", "value": "US"}, {"field": "city", "op": "eq", "value": "London"}],
             [{"field": "trust_score", "op": "lt", "value": 50}],
@@ -1210,7 +1224,7 @@ mod tests {
         assert!(v.matched);
         assert_eq!(actual(&v), Actual::Number(45.0));
         // Streaming now: not inactive.
-        let live = [play(1, "tv", "81.2.69.142", london(), T, None)];
+        let live = [play(1, "tv", "81.2.69.142", Some(london()), T, None)];
         let ctx = Context::new(T, 12, 0, None, &u, &live, &[]);
         assert!(!evaluate(&r, &ctx).matched);
     }

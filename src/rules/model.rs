@@ -836,7 +836,7 @@ fn params(field: Field, raw: &Map<String, Value>) -> Result<Params, String> {
             Some((min, max)) => {
                 let n = value
                     .as_i64()
-                    .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                    .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(whole))
                     .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
                     .ok_or_else(|| format!("parameter {name} must be a whole number"))?;
                 if (min..=max).contains(&n) {
@@ -861,6 +861,12 @@ fn params(field: Field, raw: &Map<String, Value>) -> Result<Params, String> {
 }
 
 /// A value from JSON: a number, or text that reads as one.
+/// A float known to be whole as an integer (saturating at the ends of `i64`).
+#[expect(clippy::cast_possible_truncation, reason = "called on whole numbers; `as` saturates")]
+pub fn whole(f: f64) -> i64 {
+    f as i64
+}
+
 fn number(v: &Value) -> Option<f64> {
     v.as_f64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))

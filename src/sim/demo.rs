@@ -73,7 +73,7 @@ pub fn install_geoip(data_dir: &Path) -> std::io::Result<()> {
 /// On the first run (no rule yet), adds the presets the story trips, so violations show up
 /// within a minute or two.
 pub async fn add_rules(app: &App) -> AppResult<()> {
-    if !app.db.read(|c| db::rules::list(c)).await?.is_empty() {
+    if !app.db.read(db::rules::list).await?.is_empty() {
         return Ok(());
     }
     for key in DEMO_PRESETS {

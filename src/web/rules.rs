@@ -42,7 +42,7 @@ struct RulesPage {
     settings: RulesSettings,
 }
 
-/// "travel_speed_kmh > 800 and (country ∉ US, CA or city = Paris)".
+/// "`travel_speed_kmh` > 800 and (country ∉ US, CA or city = Paris)".
 pub fn describe_conditions(rule: &Rule) -> String {
     let groups: Vec<String> = rule
         .groups
@@ -310,14 +310,14 @@ impl ActionRow {
             Action::SetTrust { value } => row.value = value.to_string(),
             Action::ResetTrust => {}
             Action::Terminate { target, message, delay_seconds, cooldown_minutes } => {
-                row.target = target.as_str().to_owned();
+                target.as_str().clone_into(&mut row.target);
                 row.message = message.clone().unwrap_or_default();
                 row.delay_seconds = delay_seconds.to_string();
                 row.cooldown_minutes = cooldown_minutes.to_string();
             }
             Action::MessageClient { message, target } => {
                 row.message.clone_from(message);
-                row.target = target.as_str().to_owned();
+                target.as_str().clone_into(&mut row.target);
             }
             Action::LogOnly { message } => row.message = message.clone().unwrap_or_default(),
         }
@@ -354,14 +354,17 @@ struct EditPage {
 }
 
 impl EditPage {
+    #[expect(clippy::unused_self, reason = "askama calls methods of the page")]
     fn severities(&self) -> [Severity; 3] {
         Severity::ALL
     }
 
+    #[expect(clippy::unused_self, reason = "askama calls methods of the page")]
     fn targets(&self) -> [Target; 5] {
         Target::ALL
     }
 
+    #[expect(clippy::unused_self, reason = "askama calls methods of the page")]
     fn kinds(&self) -> [&'static str; 7] {
         Action::KINDS
     }
@@ -573,7 +576,7 @@ fn form_value(field: Option<Field>, op: Option<Op>, raw: &str) -> Value {
         match field.map(Field::kind) {
             Some(Kind::Number) => s.parse::<f64>().ok().and_then(|n| {
                 if n.fract() == 0.0 && n.abs() < 1e15 {
-                    Some(json!(n as i64))
+                    Some(json!(crate::rules::model::whole(n)))
                 } else {
                     serde_json::Number::from_f64(n).map(Value::Number)
                 }

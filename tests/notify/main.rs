@@ -12,4 +12,5 @@ mod smtp;
 mod channels;
 mod delivery;
 mod email;
+mod violations;
 mod web;
