@@ -128,4 +128,36 @@ async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
         browser.execute("return window.streamwardenMark;", vec![]).await,
         serde_json::json!(42)
     );
+
+    // The demo geolocates with MaxMind's test databases and its rules flag Dave's three
+    // streams (his household is not confirmed yet).
+    let api = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth("browser-test-key-0123456789")
+            .send()
+    };
+    let sessions: serde_json::Value = api("/api/v1/sessions").await.unwrap().json().await.unwrap();
+    let dave = sessions.as_array().unwrap().iter().find(|s| s["user"]["name"] == "dave").unwrap();
+    assert_eq!(dave["geo"]["city"], "Boxford", "{dave}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found: serde_json::Value =
+            api("/api/v1/violations").await.unwrap().json().await.unwrap();
+        let flagged = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["rule"]["name"] == "Concurrent streams" && v["user"]["name"] == "dave");
+        if flagged {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no violation for dave: {found}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    browser.goto(&format!("{base}/")).await;
+    assert!(
+        browser.find("#no-geoip").await.is_none(),
+        "the demo has a GeoIP database, the dashboard says nothing about it"
+    );
 }
