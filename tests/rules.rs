@@ -390,6 +390,17 @@ async fn invalid_rules_are_refused_naming_the_condition_and_nothing_is_saved() {
     assert_eq!(patch.json()["error"]["field"], "actions[0]");
     let rule = env.get(&format!("/api/v1/rules/{id}")).await.json();
     assert_eq!(rule["actions"], json!([]));
+    // A notify action naming a channel that does not exist.
+    let patch = env
+        .patch_json(
+            &format!("/api/v1/rules/{id}"),
+            &json!({"actions": [{"type": "log_only"}, {"type": "notify", "channels": [77]}]}),
+        )
+        .await;
+    assert_eq!(patch.status, Status::BadRequest, "{}", patch.body);
+    assert_eq!(patch.json()["error"]["field"], "actions[1].channels");
+    assert!(patch.body.contains("no notification channel 77"), "{}", patch.body);
+    assert_eq!(env.get(&format!("/api/v1/rules/{id}")).await.json()["actions"], json!([]));
     let patch = env
         .patch_json(&format!("/api/v1/rules/{id}"), &json!({"enabled": false, "severity": "high"}))
         .await;

@@ -31,11 +31,36 @@ pub fn home_country(conn: &Connection) -> AppResult<String> {
     Ok(country.unwrap_or_else(|| "US".to_owned()))
 }
 
+/// Refuses notify actions naming channels that do not exist (a typo would otherwise
+/// silently notify nobody).
+fn check_channels(conn: &Connection, rule: &Rule) -> AppResult<()> {
+    for (i, action) in rule.actions.iter().enumerate() {
+        let super::model::Action::Notify { channels, .. } = action else { continue };
+        for id in channels {
+            let known: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM notifiers WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Err(AppError::validation(
+                    format!("actions[{i}].channels"),
+                    format!(
+                        "there is no notification channel {id} (Settings → Notifications lists them)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks and stores a new rule.
 pub async fn create(db: &Db, def: RuleDef, preset: Option<String>) -> AppResult<Rule> {
     let mut rule = def.compile()?;
     rule.preset = preset;
     db.write(move |conn| {
+        check_channels(conn, &rule)?;
         let id = db::rules::insert(conn, &rule, db::now_ms())?;
         rule.id = id;
         Ok(rule)
@@ -67,6 +92,7 @@ pub async fn update(db: &Db, id: i64, def: RuleDef) -> AppResult<Rule> {
     db.write(move |conn| {
         let existing =
             db::rules::get(conn, id)?.ok_or_else(|| AppError::not_found(format!("rule {id}")))?;
+        check_channels(conn, &rule)?;
         rule.id = id;
         rule.preset = existing.preset;
         db::rules::update(conn, id, &rule, db::now_ms())?;
