@@ -183,3 +183,31 @@ async fn the_backtest_form_shows_what_a_rule_would_have_raised() {
         .await;
     assert_eq!(backwards.status, Status::BadRequest);
 }
+
+#[rocket::async_test]
+async fn household_and_trust_settings_are_checked_and_kept() {
+    let env = TestEnv::new().await;
+    let page = env.get("/rules").await;
+    assert_eq!(page.attrs("#household_learn_plays", "value"), ["10"]);
+    assert_eq!(page.attrs("#trust_low_below", "value"), ["40"]);
+    let fields = [
+        ("household_learn_plays", "25"),
+        ("points_per_day", "3"),
+        ("after_days", "14"),
+        ("trust_low_below", "30"),
+    ];
+    let saved = env.post_form("/rules/settings", &fields).await;
+    assert_eq!(saved.status, Status::SeeOther, "{}", saved.body);
+    let page = env.get("/rules").await;
+    assert_eq!(page.attrs("#household_learn_plays", "value"), ["25"]);
+    assert_eq!(page.attrs("#points_per_day", "value"), ["3"]);
+    assert_eq!(page.attrs("#after_days", "value"), ["14"]);
+    assert_eq!(page.attrs("#trust_low_below", "value"), ["30"]);
+
+    let mut bad = fields.to_vec();
+    bad[1] = ("points_per_day", "500");
+    let refused = env.post_form("/rules/settings", &bad).await;
+    assert_eq!(refused.status, Status::BadRequest);
+    assert!(refused.body.contains("at most 100 points a day"), "{}", refused.body);
+    assert_eq!(env.get("/rules").await.attrs("#points_per_day", "value"), ["3"], "unchanged");
+}
