@@ -43,7 +43,14 @@ pub fn routes() -> Vec<Route> {
         sessions::history_poster
     ]);
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
-    routes.extend(rocket::routes![users::index, users::detail]);
+    routes.extend(rocket::routes![
+        users::index,
+        users::detail,
+        users::set_trust,
+        users::add_household,
+        users::confirm_household,
+        users::delete_household
+    ]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
     routes.extend(rocket::routes![
         rules::index,
