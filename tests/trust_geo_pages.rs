@@ -1,13 +1,17 @@
-//! The user page's trust and households sections: through the real app on a temporary
-//! SQLite.
+//! The user page's trust and households sections, and Settings → GeoIP: through the real
+//! app on a temporary SQLite, with MaxMind's test databases where a test needs them.
 
 mod common;
+
+use std::sync::Arc;
 
 use common::{Reply, TestEnv, form_body};
 use rocket::http::{ContentType, Method, Status};
 use streamwarden::db::{households, trust};
+use streamwarden::geo::GeoIp;
 use streamwarden::rules::trust::{Change, Reason};
 
+const LONDON: &str = "81.2.69.142";
 const T0: i64 = 1_800_000_000_000;
 
 /// A media user on a server of its own, straight into the database.
@@ -360,5 +364,300 @@ async fn households_are_added_by_hand_proposed_confirmed_and_removed_on_the_user
         count(&env, "SELECT count(*) FROM audit_log WHERE action LIKE 'household.%'").await,
         4,
         "add, confirm and two removals"
+    );
+}
+
+#[rocket::async_test]
+async fn without_a_database_the_geoip_page_says_what_to_do() {
+    let env = TestEnv::new().await;
+    let page = env.get("/settings/geoip").await;
+    assert_eq!(page.status, Status::Ok);
+    assert_eq!(page.attrs("nav.tabs a[aria-current=page]", "href"), ["/settings/geoip"]);
+    let advice = page.text("#no-geoip-db");
+    assert!(advice.contains("GeoLite2-City.mmdb"), "{advice}");
+    let dir = env.config().data_dir.join("geoip").display().to_string();
+    assert!(advice.contains(&dir), "names the folder: {advice}");
+    assert!(advice.contains("licence key"), "{advice}");
+    assert_eq!(page.text("#geoip-city"), "none");
+    assert_eq!(page.attrs("#license-state", "data-state"), ["unset"]);
+    assert_eq!(page.count("#update-form button[disabled]"), 1);
+    assert!(page.text("#next-update").starts_with("never"));
+
+    let unknown = env.get_htmx(&format!("/settings/geoip/lookup?ip={LONDON}")).await;
+    assert_eq!(unknown.attrs("#lookup-answer", "data-source"), ["unknown"]);
+
+    let viewer = env.viewer(None).await;
+    assert_eq!(env.as_(&viewer).get("/settings/geoip").await.status, Status::Forbidden);
+    assert_eq!(
+        env.as_(&viewer).get(&format!("/settings/geoip/lookup?ip={LONDON}")).await.status,
+        Status::Forbidden
+    );
+}
+
+#[rocket::async_test]
+async fn the_geoip_page_shows_the_databases_and_looks_addresses_up() {
+    let env = TestEnv::with_geoip().await;
+    let page = env.get("/settings/geoip").await;
+    assert_eq!(page.count("#no-geoip-db"), 0);
+    let city = page.text("#geoip-city");
+    assert!(city.starts_with("GeoIP2-City built"), "{city}");
+    let path = env.config().data_dir.join("geoip/GeoLite2-City.mmdb").display().to_string();
+    assert!(city.contains(&path), "{city}");
+    assert!(page.text("#geoip-asn").starts_with("GeoLite2-ASN built"));
+
+    // htmx: only the answer comes back.
+    let london = env.get_htmx(&format!("/settings/geoip/lookup?ip={LONDON}")).await;
+    assert_eq!(london.count("nav.mainnav"), 0);
+    assert_eq!(london.attrs("#lookup-answer", "data-source"), ["database"]);
+    assert_eq!(london.text("#lookup-city"), "London");
+    assert_eq!(london.text("#lookup-country"), "GB");
+    assert_eq!(london.text("#lookup-coords"), "51.5142, -0.0931");
+    let telstra = env.get_htmx("/settings/geoip/lookup?ip=1.128.0.0").await;
+    assert_eq!(telstra.text("#lookup-asn"), "AS1221");
+    assert_eq!(telstra.text("#lookup-isp"), "Telstra Pty Ltd");
+    let lan = env.get_htmx("/settings/geoip/lookup?ip=192.168.1.20").await;
+    assert_eq!(lan.attrs("#lookup-answer", "data-local"), ["true"]);
+    assert_eq!(lan.attrs("#lookup-answer", "data-source"), ["local"]);
+    let nonsense = env.get_htmx("/settings/geoip/lookup?ip=nowhere").await;
+    assert_eq!(nonsense.status, Status::Ok);
+    assert!(nonsense.text("#lookup-error").contains("not an IP address"));
+
+    // Without JavaScript the form is a GET that answers the whole page.
+    let full = env.get(&format!("/settings/geoip/lookup?ip={LONDON}")).await;
+    assert_eq!(full.count("nav.mainnav"), 1);
+    assert_eq!(full.text("#lookup-city"), "London");
+    assert_eq!(full.attrs("#lookup-form input[name=ip]", "value"), [LONDON]);
+}
+
+/// What the live service (the one the poller uses) answers for `ip`: (source, local, city).
+fn live(env: &TestEnv, ip: &str) -> (String, bool, Option<String>) {
+    let geo = env.client.rocket().state::<Arc<GeoIp>>().expect("managed GeoIp");
+    let l = geo.lookup(ip.parse().unwrap());
+    (l.source.as_str().to_owned(), l.is_local, l.geo.and_then(|g| g.city))
+}
+
+#[rocket::async_test]
+async fn overrides_added_and_deleted_on_the_page_change_lookups_at_once() {
+    let env = TestEnv::with_geoip().await;
+    let back = "/settings/geoip#overrides";
+    assert_eq!(live(&env, LONDON), ("database".into(), false, Some("London".into())));
+
+    let office = [
+        ("network", "81.2.69.0/24"),
+        ("name", "Office"),
+        ("country", "fr"),
+        ("city", "Paris"),
+        ("lat", "48.8566"),
+        ("lon", "2.3522"),
+    ];
+    redirected_to(&env.post_form("/settings/geoip/overrides", &office).await, back);
+    assert_eq!(live(&env, LONDON), ("override".into(), false, Some("Paris".into())));
+    let api = env.get(&format!("/api/v1/geoip/lookup?ip={LONDON}")).await.json();
+    assert_eq!(
+        (api["source"].as_str(), api["geo"]["city"].as_str()),
+        (Some("override"), Some("Paris"))
+    );
+    let page = env.get_htmx(&format!("/settings/geoip/lookup?ip={LONDON}")).await;
+    assert_eq!(page.attrs("#lookup-answer", "data-source"), ["override"]);
+    assert_eq!(page.text("#lookup-country"), "FR");
+
+    let vpn = [("network", LONDON), ("name", "VPN"), ("is_local", "true")];
+    redirected_to(&env.post_form("/settings/geoip/overrides", &vpn).await, back);
+    assert_eq!(live(&env, LONDON), ("override".into(), true, None), "the most specific wins");
+    let page = env.get(&format!("/settings/geoip/lookup?ip={LONDON}")).await;
+    assert_eq!(page.attrs("#lookup-answer", "data-local"), ["true"]);
+    assert_eq!(
+        page.attrs("#overrides-table tbody tr", "data-network"),
+        ["81.2.69.0/24", "81.2.69.142/32"]
+    );
+    let row = "#overrides-table tr[data-network='81.2.69.0/24']";
+    assert_eq!(page.text(&format!("{row} td[data-label=Country]")), "FR");
+    assert_eq!(page.text(&format!("{row} td[data-label='Lat, lon']")), "48.8566, 2.3522");
+
+    // Wrong input: the error beside its field, what was typed kept, nothing saved.
+    let with = |changes: &[(&'static str, &'static str)]| {
+        let mut fields: Vec<(&str, &str)> = office.to_vec();
+        fields[0] = ("network", "198.51.100.0/24");
+        for (k, v) in changes {
+            fields.retain(|(name, _)| name != k);
+            fields.push((k, v));
+        }
+        fields
+    };
+    for (changes, field, status) in [
+        (vec![("network", "nowhere")], "network", Status::BadRequest),
+        (vec![("network", "81.2.69.0/24")], "network", Status::Conflict),
+        (vec![("country", "France")], "country", Status::BadRequest),
+        (vec![("lat", "north")], "lat", Status::BadRequest),
+        (vec![("lat", "95")], "lat", Status::BadRequest),
+        (vec![("lon", "")], "lon", Status::BadRequest),
+        (vec![("lon", "200")], "lon", Status::BadRequest),
+    ] {
+        let bad = env.post_form("/settings/geoip/overrides", &with(&changes)).await;
+        assert_eq!(bad.status, status, "{changes:?}: {}", bad.body);
+        assert_eq!(bad.count(&format!("#e-{field}")), 1, "{changes:?}: {}", bad.body);
+        assert_eq!(bad.attrs(&format!("#o-{field}"), "aria-invalid"), ["true"]);
+        assert_eq!(bad.attrs("#o-city", "value"), ["Paris"], "what was typed stays");
+    }
+    assert_eq!(count(&env, "SELECT count(*) FROM geo_overrides").await, 2);
+
+    let ids = page.attrs("#overrides-table tbody tr", "data-override-id");
+    for id in &ids {
+        let deleted = env.post_form(&format!("/settings/geoip/overrides/{id}/delete"), &[]).await;
+        redirected_to(&deleted, back);
+    }
+    assert_eq!(live(&env, LONDON), ("database".into(), false, Some("London".into())));
+    assert_eq!(env.get("/settings/geoip").await.count("#no-overrides"), 1);
+    let again = env.post_form(&format!("/settings/geoip/overrides/{}/delete", ids[0]), &[]).await;
+    assert_eq!(again.status, Status::NotFound);
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM audit_log WHERE action LIKE 'geoip.override.%'").await,
+        4
+    );
+}
+
+/// A `.tar.gz` as MaxMind serves it, holding `<edition>.mmdb` made of `fixture`.
+fn archive(edition: &str, fixture: &str) -> Vec<u8> {
+    let data = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip").join(fixture),
+    )
+    .unwrap();
+    let mut builder =
+        tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, format!("{edition}_20270101/{edition}.mmdb"), data.as_slice())
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+const GOOD_KEY: &str = "good_licence_key_0001";
+
+#[rocket::async_test]
+async fn the_licence_key_is_sealed_never_shown_and_update_now_reports_how_it_went() {
+    use streamwarden::sim::http::{Response, serve};
+    let city = archive("GeoLite2-City", "GeoLite2-City-Test.mmdb");
+    let asn = archive("GeoLite2-ASN", "GeoLite2-ASN-Test.mmdb");
+    let (addr, _server) = serve(move |req| {
+        let (city, asn) = (city.clone(), asn.clone());
+        async move {
+            match (req.query("license_key"), req.query("edition_id")) {
+                (Some(GOOD_KEY), Some("GeoLite2-City")) => {
+                    Response::new(200, "application/gzip", city)
+                }
+                (Some(GOOD_KEY), Some("GeoLite2-ASN")) => {
+                    Response::new(200, "application/gzip", asn)
+                }
+                _ => Response::empty(401),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let env = TestEnv::with_app(|app| {
+        let updater = streamwarden::geo::download::Updater::new(
+            Arc::clone(&app.geo),
+            app.db.clone(),
+            app.secrets.clone(),
+            None,
+        )
+        .with_base_url(&format!("http://{addr}/app/geoip_download"));
+        app.geo_updater = Arc::new(updater);
+    })
+    .await;
+
+    let bad = env.post_form("/settings/geoip/license", &[("license_key", "not a key!")]).await;
+    assert_eq!(bad.status, Status::BadRequest);
+    assert_eq!(bad.count("#e-license_key"), 1);
+    assert_eq!(bad.attrs("#license_key", "value"), [""], "a key is never written back");
+
+    let wrong = "wrong_licence_key_0002";
+    redirected_to(
+        &env.post_form("/settings/geoip/license", &[("license_key", wrong)]).await,
+        "/settings/geoip",
+    );
+    let page = env.get("/settings/geoip").await;
+    assert_eq!(page.attrs("#license-state", "data-state"), ["set"]);
+    assert!(!page.body.contains(wrong), "the key is never shown");
+    let stored: String = env
+        .db()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT value FROM settings WHERE key = 'geoip.license_key'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert!(!stored.contains(wrong), "sealed at rest");
+    assert_eq!(page.count("#update-form button[disabled]"), 0);
+    assert!(!page.text("#next-update").starts_with("never"), "due now: the files are missing");
+
+    let refused = env.post_htmx("/settings/geoip/update", &[]).await;
+    assert_eq!(refused.status, Status::Ok);
+    assert_eq!(refused.count("nav.mainnav"), 0, "the status card only");
+    assert_eq!(refused.attrs("#update-outcome", "data-ok"), ["false"]);
+    assert!(
+        refused.text("#update-outcome").contains("refused the licence key"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.text("#last-download-error").contains("refused the licence key"));
+    assert!(!refused.body.contains(wrong));
+
+    redirected_to(
+        &env.post_form("/settings/geoip/license", &[("license_key", GOOD_KEY)]).await,
+        "/settings/geoip",
+    );
+    let updated = env.post_htmx("/settings/geoip/update", &[]).await;
+    assert_eq!(updated.attrs("#update-outcome", "data-ok"), ["true"], "{}", updated.body);
+    assert!(updated.text("#geoip-city").starts_with("GeoLite2-City built"));
+    assert!(updated.text("#geoip-asn").starts_with("GeoLite2-ASN built"));
+    assert_eq!(updated.count("#no-geoip-db, #last-download-error"), 0);
+    assert_eq!(live(&env, "216.160.83.56").2.as_deref(), Some("Milton"), "swapped in at once");
+
+    // Without JavaScript: the whole page, with the outcome.
+    let plain = env.post_form("/settings/geoip/update", &[]).await;
+    assert_eq!(plain.count("nav.mainnav"), 1);
+    assert_eq!(plain.attrs("#update-outcome", "data-ok"), ["true"]);
+    assert!(!plain.text("#next-update").starts_with("never"));
+
+    redirected_to(&env.post_form("/settings/geoip/license/clear", &[]).await, "/settings/geoip");
+    let page = env.get("/settings/geoip").await;
+    assert_eq!(page.attrs("#license-state", "data-state"), ["unset"]);
+    assert!(page.text("#next-update").starts_with("never"));
+    let no_key = env.post_htmx("/settings/geoip/update", &[]).await;
+    assert_eq!(no_key.attrs("#update-outcome", "data-ok"), ["false"]);
+    assert!(no_key.text("#update-outcome").contains("set a MaxMind licence key first"));
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM audit_log WHERE action LIKE 'geoip.license_key.%'").await,
+        3
+    );
+}
+
+#[rocket::async_test]
+async fn a_licence_key_from_the_environment_locks_the_field() {
+    let key = "environment_key_0003";
+    let env = TestEnv::with_config(|c| {
+        c.maxmind_license_key = Some(streamwarden::config::Secret::new(key));
+    })
+    .await;
+    let page = env.get("/settings/geoip").await;
+    assert_eq!(page.attrs("#license-state", "data-state"), ["env"]);
+    assert!(page.text("#license-state").contains("STREAMWARDEN_MAXMIND_LICENSE_KEY"));
+    assert_eq!(page.count("#license_key[disabled]"), 1);
+    assert_eq!(page.count("#license-form, #license-clear"), 0);
+    assert!(!page.body.contains(key));
+    let refused =
+        env.post_form("/settings/geoip/license", &[("license_key", "another_key_0004")]).await;
+    assert_eq!(refused.status, Status::BadRequest);
+    assert!(refused.text("#e-license_key").contains("STREAMWARDEN_MAXMIND_LICENSE_KEY"));
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM settings WHERE key = 'geoip.license_key'").await,
+        0
     );
 }

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod dashboard;
 pub mod format;
+pub mod geoip;
 pub mod health;
 pub mod history;
 pub mod htmx;
@@ -52,6 +53,15 @@ pub fn routes() -> Vec<Route> {
         users::delete_household
     ]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![
+        geoip::index,
+        geoip::lookup,
+        geoip::update,
+        geoip::save_license,
+        geoip::clear_license,
+        geoip::add_override,
+        geoip::delete_override
+    ]);
     routes.extend(rocket::routes![
         rules::index,
         rules::add_preset,
