@@ -93,7 +93,9 @@ pub fn check_license_key(raw: &str) -> AppResult<String> {
     Ok(key.to_owned())
 }
 
-/// Downloads one edition into `dir`; returns the file written.
+/// Downloads one edition into `dir`; returns the file written. Errors never carry the URL:
+/// its query holds the licence key, and they reach the settings page, the audit log and the
+/// log.
 pub async fn download_edition(
     client: &reqwest::Client,
     base_url: &str,
@@ -106,19 +108,18 @@ pub async fn download_edition(
         &[("edition_id", edition), ("license_key", license_key), ("suffix", "tar.gz")],
     )
     .map_err(|e| format!("bad download URL: {e}"))?;
-    let response = client
-        .get(url)
-        .timeout(Duration::from_mins(5))
-        .send()
-        .await
-        .map_err(|e| format!("{edition}: cannot reach MaxMind: {}", root_cause(&e)))?;
+    let response = client.get(url).timeout(Duration::from_mins(5)).send().await.map_err(|e| {
+        format!("{edition}: cannot reach MaxMind: {}", root_cause(&e.without_url()))
+    })?;
     match response.status().as_u16() {
         200 => {}
         401 | 403 => return Err(format!("{edition}: MaxMind refused the licence key")),
         code => return Err(format!("{edition}: MaxMind answered HTTP {code}")),
     }
-    let bytes =
-        response.bytes().await.map_err(|e| format!("{edition}: download broke off: {e}"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{edition}: download broke off: {}", root_cause(&e.without_url())))?;
     if bytes.len() > MAX_ARCHIVE {
         return Err(format!("{edition}: the archive is larger than expected"));
     }
@@ -345,6 +346,33 @@ mod tests {
         let week = i64::try_from(REFRESH_AFTER.as_millis()).unwrap();
         let due = next_due_at(dir.path(), 5);
         assert!((written + week - 5_000..=written + week).contains(&due), "{due} vs {written}");
+    }
+
+    #[tokio::test]
+    async fn a_broken_download_names_no_licence_key() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await;
+            // Promises 1000 bytes, sends 3 and hangs up.
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc").await;
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let client = reqwest::Client::new();
+        let key = "secret_key_000123";
+        let base = format!("http://{addr}/app/geoip_download");
+        let broken = download_edition(&client, &base, key, "GeoLite2-City", dir.path()).await;
+        let message = broken.unwrap_err();
+        assert!(message.contains("download broke off"), "{message}");
+        assert!(!message.contains(key), "{message}");
+        let closed =
+            download_edition(&client, "http://127.0.0.1:9/x", key, "GeoLite2-City", dir.path())
+                .await;
+        let message = closed.unwrap_err();
+        assert!(message.contains("cannot reach MaxMind") && !message.contains(key), "{message}");
     }
 
     #[tokio::test]
