@@ -6,6 +6,7 @@
 //! link-local, CGNAT and ULA addresses are local without a lookup; then the databases.
 
 pub mod download;
+pub mod map;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
