@@ -12,6 +12,8 @@ const INSERT_EVENT: &str = "INSERT INTO trust_events (user_id, at, delta, score,
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const TIMELINE: &str = "SELECT id, at, delta, score, reason, violation_id, actor, note FROM trust_events \
      WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2";
+const OF_VIOLATION: &str = "SELECT id, at, delta, score, reason, violation_id, actor, note FROM trust_events \
+     WHERE violation_id = ?1 ORDER BY id";
 const RULE_DELTAS: &str =
     "SELECT coalesce(sum(delta), 0) FROM trust_events WHERE violation_id = ?1 AND reason = 'rule'";
 const REVERSED: &str =
@@ -23,8 +25,16 @@ const RECOVERY_CANDIDATES: &str = "SELECT u.id, u.trust_score, \
      FROM media_users u WHERE u.trust_score < 100";
 
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] =
-    &[SCORE, SET_SCORE, INSERT_EVENT, TIMELINE, RULE_DELTAS, REVERSED, RECOVERY_CANDIDATES];
+pub(crate) const STATEMENTS: &[&str] = &[
+    SCORE,
+    SET_SCORE,
+    INSERT_EVENT,
+    TIMELINE,
+    OF_VIOLATION,
+    RULE_DELTAS,
+    REVERSED,
+    RECOVERY_CANDIDATES,
+];
 
 /// One entry of a user's trust timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,20 +85,29 @@ pub fn apply(
     Ok((delta, after))
 }
 
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrustEvent> {
+    Ok(TrustEvent {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        delta: r.get(2)?,
+        score: r.get(3)?,
+        reason: r.get(4)?,
+        violation_id: r.get(5)?,
+        actor: r.get(6)?,
+        note: r.get(7)?,
+    })
+}
+
 pub fn timeline(conn: &Connection, user_id: i64, limit: u32) -> AppResult<Vec<TrustEvent>> {
     let mut stmt = conn.prepare_cached(TIMELINE)?;
-    let rows = stmt.query_map(params![user_id, limit], |r| {
-        Ok(TrustEvent {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            delta: r.get(2)?,
-            score: r.get(3)?,
-            reason: r.get(4)?,
-            violation_id: r.get(5)?,
-            actor: r.get(6)?,
-            note: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![user_id, limit], event_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What one violation did to trust, and its reversal, oldest first.
+pub fn of_violation(conn: &Connection, violation_id: i64) -> AppResult<Vec<TrustEvent>> {
+    let mut stmt = conn.prepare_cached(OF_VIOLATION)?;
+    let rows = stmt.query_map([violation_id], event_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -17,6 +17,7 @@ pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod violations;
 
 use std::time::Instant;
 
@@ -44,6 +45,12 @@ pub fn routes() -> Vec<Route> {
     ]);
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
     routes.extend(rocket::routes![users::index, users::detail]);
+    routes.extend(rocket::routes![
+        violations::index,
+        violations::detail,
+        violations::acknowledge,
+        violations::dismiss
+    ]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
     routes.extend(rocket::routes![
         rules::index,
