@@ -162,6 +162,87 @@ async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
     );
 }
 
+/// The rule editor in a real browser: rows added, reshaped and removed by htmx, then saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_editor_builds_groups_and_actions_with_htmx_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let launch = common::process::Launch {
+        args: vec!["demo".into()],
+        env: vec![
+            ("STREAMWARDEN_DATA_DIR".into(), dir.path().join("data").display().to_string()),
+            ("STREAMWARDEN_API_KEY".into(), "browser-test-key-0123456789".into()),
+        ],
+        as_user: None,
+    };
+    let server = launch.start(dir.path());
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/")).await;
+    browser.click("#demo-login").await;
+    browser.wait_for_text("h1", "Now playing", WAIT).await;
+
+    browser.goto(&format!("{base}/rules/new")).await;
+    browser.fill("#name", "Built in the browser").await;
+    // "+ or…" adds a second condition to the first group; a new field reshapes the row.
+    browser.click("#add-cond-0").await;
+    browser.wait_for(".cond-row[data-cond='0-1']", WAIT).await;
+    let choose = |select: &str, value: &str| {
+        format!(
+            // A row just swapped in is wired by htmx a moment later; a person is never
+            // that quick, a script is: wire it now (htmx skips what it already did).
+            "const s = document.querySelector(\"{select}\"); htmx.process(s); s.value = '{value}'; \
+             s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+        )
+    };
+    browser.execute(&choose("select[name='groups[0][1].field']", "is_transcoding"), vec![]).await;
+    browser.wait_for("select[name='groups[0][1].value']", WAIT).await;
+    // The first row goes; "+ and…" adds a group, which starts as a country condition.
+    browser.click(".cond-row[data-cond='0-0'] button").await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while browser.find(".cond-row[data-cond='0-0']").await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "the row is still there");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    browser.click("#add-group").await;
+    browser.wait_for("#group-1 .cond-row", WAIT).await;
+    browser.fill("input[name='groups[1][0].value']", "GB, IE").await;
+    // An action, switched to terminate: its target and delay appear.
+    browser.click("#add-action").await;
+    browser.wait_for(".action-row[data-action='0']", WAIT).await;
+    browser.execute(&choose("select[name='actions[0].kind']", "terminate"), vec![]).await;
+    browser.wait_for("select[name='actions[0].target']", WAIT).await;
+    browser.fill("input[name='actions[0].message']", "Not from abroad").await;
+    browser.click("#rule-form button[type=submit]").await;
+    browser.wait_for_url(WAIT, |u| u.ends_with("/rules")).await;
+    browser.wait_for_text("#rules", "Built in the browser", WAIT).await;
+
+    let rules: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/rules"))
+        .bearer_auth("browser-test-key-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rule = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Built in the browser")
+        .expect("saved");
+    assert_eq!(
+        rule["conditions"]["groups"],
+        serde_json::json!([
+            [{"field": "is_transcoding", "op": "eq", "value": true}],
+            [{"field": "country", "op": "not_in", "value": ["GB", "IE"]}]
+        ])
+    );
+    assert_eq!(rule["actions"][0]["type"], "terminate");
+    assert_eq!(rule["actions"][0]["target"], "triggering");
+    assert_eq!(rule["actions"][0]["message"], "Not from abroad");
+}
+
 /// The violations list in a real browser: Acknowledge swaps its row over htmx, without a
 /// reload, and the change is there after one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

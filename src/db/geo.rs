@@ -41,13 +41,26 @@ pub fn insert(conn: &Connection, o: &Override, now: i64) -> AppResult<i64> {
             "a two-letter country code (ISO 3166-1, e.g. US)",
         ));
     }
-    if o.lat.is_some() != o.lon.is_some() {
-        return Err(AppError::validation("lat", "give both latitude and longitude, or neither"));
+    match (o.lat, o.lon) {
+        (Some(_), None) => {
+            return Err(AppError::validation(
+                "lon",
+                "give both latitude and longitude, or neither",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(AppError::validation(
+                "lat",
+                "give both latitude and longitude, or neither",
+            ));
+        }
+        _ => {}
     }
-    if o.lat.is_some_and(|l| !(-90.0..=90.0).contains(&l))
-        || o.lon.is_some_and(|l| !(-180.0..=180.0).contains(&l))
-    {
-        return Err(AppError::validation("lat", "latitude -90..90 and longitude -180..180"));
+    if o.lat.is_some_and(|l| !(-90.0..=90.0).contains(&l)) {
+        return Err(AppError::validation("lat", "a latitude from -90 to 90 degrees"));
+    }
+    if o.lon.is_some_and(|l| !(-180.0..=180.0).contains(&l)) {
+        return Err(AppError::validation("lon", "a longitude from -180 to 180 degrees"));
     }
     if !o.is_local && o.country.is_none() && o.lat.is_none() {
         return Err(AppError::validation(

@@ -17,13 +17,17 @@ const INSERT: &str = "INSERT INTO households (user_id, network, label, source, c
      RETURNING id";
 const CONFIRM: &str = "UPDATE households SET confirmed = 1, confirmed_at = ?2 WHERE id = ?1";
 const DELETE: &str = "DELETE FROM households WHERE id = ?1";
+/// Every address a user's finished plays came from, with how often and how lately.
+const ADDRESSES: &str = "SELECT ip, count(*), max(started_at) FROM plays \
+     WHERE user_id = ?1 AND status = 'stopped' AND ip IS NOT NULL GROUP BY ip";
 /// Addresses away from the LAN a user played from at least ?1 times since ?2.
 const FREQUENT: &str = "SELECT user_id, ip, count(*) FROM plays \
      WHERE status = 'stopped' AND is_local = 0 AND ip IS NOT NULL AND started_at >= ?2 \
      GROUP BY user_id, ip HAVING count(*) >= ?1";
 
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] = &[LIST, GET, CONFIRMED, INSERT, CONFIRM, DELETE, FREQUENT];
+pub(crate) const STATEMENTS: &[&str] =
+    &[LIST, GET, CONFIRMED, INSERT, CONFIRM, DELETE, ADDRESSES, FREQUENT];
 
 /// A household network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +74,40 @@ pub fn confirmed(conn: &Connection, user_id: i64) -> AppResult<Vec<IpNet>> {
     let mut stmt = conn.prepare_cached(CONFIRMED)?;
     let rows = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
     Ok(rows.filter_map(|n| n.ok().and_then(|n| n.parse().ok())).collect())
+}
+
+/// Plays from one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressUse {
+    pub ip: std::net::IpAddr,
+    pub plays: i64,
+    /// Unix milliseconds of the latest play's start.
+    pub last_at: i64,
+}
+
+/// The addresses a user's finished plays came from.
+pub fn addresses(conn: &Connection, user_id: i64) -> AppResult<Vec<AddressUse>> {
+    let mut stmt = conn.prepare_cached(ADDRESSES)?;
+    let rows = stmt.query_map([user_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ip, plays, last_at) = row?;
+        if let Some(ip) = crate::media::model::parse_ip(&ip) {
+            out.push(AddressUse { ip: crate::geo::unmap(ip), plays, last_at });
+        }
+    }
+    Ok(out)
+}
+
+/// Plays from inside `network` and the latest one's start: (plays, last).
+pub fn tally(network: &str, addresses: &[AddressUse]) -> (i64, Option<i64>) {
+    let Some(net) = crate::geo::parse_network(network) else { return (0, None) };
+    addresses
+        .iter()
+        .filter(|a| net.contains(&a.ip))
+        .fold((0, None), |(plays, last), a| (plays + a.plays, last.max(Some(a.last_at))))
 }
 
 /// Adds a network by hand (confirmed at once). `raw` is an address or a CIDR.
@@ -130,4 +168,25 @@ pub fn learn(conn: &Connection, threshold: u32, since: i64, now: i64) -> AppResu
         }
     }
     Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_counts_the_addresses_inside_the_network() {
+        let at = |ip: &str, plays, last_at| AddressUse { ip: ip.parse().unwrap(), plays, last_at };
+        let seen = [
+            at("203.0.113.7", 3, 100),
+            at("203.0.113.9", 2, 300),
+            at("198.51.100.1", 9, 900),
+            at("2001:db8::5", 1, 50),
+        ];
+        assert_eq!(tally("203.0.113.0/24", &seen), (5, Some(300)));
+        assert_eq!(tally("203.0.113.7/32", &seen), (3, Some(100)));
+        assert_eq!(tally("2001:db8::/32", &seen), (1, Some(50)));
+        assert_eq!(tally("192.0.2.0/24", &seen), (0, None));
+        assert_eq!(tally("not a network", &seen), (0, None));
+    }
 }

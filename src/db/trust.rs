@@ -10,10 +10,12 @@ const SCORE: &str = "SELECT trust_score FROM media_users WHERE id = ?1";
 const SET_SCORE: &str = "UPDATE media_users SET trust_score = ?2 WHERE id = ?1";
 const INSERT_EVENT: &str = "INSERT INTO trust_events (user_id, at, delta, score, reason, violation_id, actor, note) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-const TIMELINE: &str = "SELECT id, at, delta, score, reason, violation_id, actor, note FROM trust_events \
-     WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2";
-const OF_VIOLATION: &str = "SELECT id, at, delta, score, reason, violation_id, actor, note FROM trust_events \
-     WHERE violation_id = ?1 ORDER BY id";
+const TIMELINE: &str = "SELECT t.id, t.at, t.delta, t.score, t.reason, t.violation_id, t.actor, t.note, v.rule_name \
+     FROM trust_events t LEFT JOIN violations v ON v.id = t.violation_id \
+     WHERE t.user_id = ?1 ORDER BY t.id DESC LIMIT ?2";
+const OF_VIOLATION: &str = "SELECT t.id, t.at, t.delta, t.score, t.reason, t.violation_id, t.actor, t.note, v.rule_name \
+     FROM trust_events t LEFT JOIN violations v ON v.id = t.violation_id \
+     WHERE t.violation_id = ?1 ORDER BY t.id";
 const RULE_DELTAS: &str =
     "SELECT coalesce(sum(delta), 0) FROM trust_events WHERE violation_id = ?1 AND reason = 'rule'";
 const REVERSED: &str =
@@ -48,6 +50,8 @@ pub struct TrustEvent {
     pub violation_id: Option<i64>,
     pub actor: Option<String>,
     pub note: String,
+    /// The name of the rule whose violation caused it, as it was when it matched.
+    pub rule_name: Option<String>,
 }
 
 /// Applies a change and records it. Returns (applied delta, new score); a change that
@@ -95,9 +99,11 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrustEvent> {
         violation_id: r.get(5)?,
         actor: r.get(6)?,
         note: r.get(7)?,
+        rule_name: r.get(8)?,
     })
 }
 
+/// The newest `limit` changes of a user's score, newest first.
 pub fn timeline(conn: &Connection, user_id: i64, limit: u32) -> AppResult<Vec<TrustEvent>> {
     let mut stmt = conn.prepare_cached(TIMELINE)?;
     let rows = stmt.query_map(params![user_id, limit], event_from_row)?;

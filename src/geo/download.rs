@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::GeoIp;
 use crate::crypto::SecretBox;
 use crate::db::{self, Db};
+use crate::error::{AppError, AppResult};
 use crate::tasks::StopSignal;
 
 /// MaxMind's download endpoint.
@@ -46,7 +47,55 @@ pub fn is_due(dir: &Path, edition: &str) -> bool {
         .is_none_or(|age| age >= REFRESH_AFTER)
 }
 
-/// Downloads one edition into `dir`; returns the file written.
+/// Unix milliseconds of `path`'s last change.
+fn modified_ms(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
+/// When the next download is due (Unix milliseconds): a week after the older edition's
+/// file was written, or `now` when one is missing.
+pub fn next_due_at(dir: &Path, now: i64) -> i64 {
+    let week = i64::try_from(REFRESH_AFTER.as_millis()).unwrap_or(i64::MAX);
+    EDITIONS
+        .iter()
+        .map(|e| {
+            modified_ms(&dir.join(format!("{e}.mmdb"))).map_or(now, |m| m.saturating_add(week))
+        })
+        .min()
+        .unwrap_or(now)
+}
+
+/// The newest write of an edition's file in `dir` (Unix milliseconds): when the files
+/// were last downloaded or dropped in, across restarts.
+pub fn files_written_at(dir: &Path) -> Option<i64> {
+    EDITIONS.iter().filter_map(|e| modified_ms(&dir.join(format!("{e}.mmdb")))).max()
+}
+
+/// A licence key as MaxMind issues them: letters, digits and underscores.
+pub fn check_license_key(raw: &str) -> AppResult<String> {
+    let key = raw.trim();
+    if key.is_empty() {
+        return Err(AppError::validation(
+            "license_key",
+            "paste the licence key from your MaxMind account",
+        ));
+    }
+    if !(10..=100).contains(&key.len())
+        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(AppError::validation(
+            "license_key",
+            "a MaxMind licence key is 10 to 100 letters, digits or underscores",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// Downloads one edition into `dir`; returns the file written. Errors never carry the URL:
+/// its query holds the licence key, and they reach the settings page, the audit log and the
+/// log.
 pub async fn download_edition(
     client: &reqwest::Client,
     base_url: &str,
@@ -59,19 +108,18 @@ pub async fn download_edition(
         &[("edition_id", edition), ("license_key", license_key), ("suffix", "tar.gz")],
     )
     .map_err(|e| format!("bad download URL: {e}"))?;
-    let response = client
-        .get(url)
-        .timeout(Duration::from_mins(5))
-        .send()
-        .await
-        .map_err(|e| format!("{edition}: cannot reach MaxMind: {}", root_cause(&e)))?;
+    let response = client.get(url).timeout(Duration::from_mins(5)).send().await.map_err(|e| {
+        format!("{edition}: cannot reach MaxMind: {}", root_cause(&e.without_url()))
+    })?;
     match response.status().as_u16() {
         200 => {}
         401 | 403 => return Err(format!("{edition}: MaxMind refused the licence key")),
         code => return Err(format!("{edition}: MaxMind answered HTTP {code}")),
     }
-    let bytes =
-        response.bytes().await.map_err(|e| format!("{edition}: download broke off: {e}"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{edition}: download broke off: {}", root_cause(&e.without_url())))?;
     if bytes.len() > MAX_ARCHIVE {
         return Err(format!("{edition}: the archive is larger than expected"));
     }
@@ -171,6 +219,48 @@ impl Updater {
         sealed.and_then(|s| self.secrets.open(LICENSE_PURPOSE, &s).ok())
     }
 
+    /// True when a licence key is stored in Settings (sealed), whatever the environment says.
+    pub async fn stored_key_set(&self) -> AppResult<bool> {
+        Ok(self.db.read(|c| db::settings::get::<String>(c, LICENSE_SETTING)).await?.is_some())
+    }
+
+    /// Stores a licence key typed in Settings → GeoIP (sealed), or removes it with `None`.
+    /// Refused while the environment sets one, which would win anyway.
+    pub async fn set_license_key(&self, key: Option<&str>) -> AppResult<()> {
+        if self.key_from_env() {
+            return Err(AppError::validation(
+                "license_key",
+                "the licence key comes from STREAMWARDEN_MAXMIND_LICENSE_KEY; change it there",
+            ));
+        }
+        match key {
+            Some(raw) => {
+                let sealed = self.secrets.seal(LICENSE_PURPOSE, &check_license_key(raw)?);
+                self.db.write(move |c| db::settings::put(c, LICENSE_SETTING, &sealed)).await
+            }
+            None => self.db.write(|c| db::settings::delete(c, LICENSE_SETTING)).await,
+        }
+    }
+
+    /// "Update now": downloads every edition at once. Without a licence key this is a
+    /// validation error on `license_key`; a failed download is an upstream error naming why.
+    pub async fn update_now(&self) -> AppResult<()> {
+        if self.license_key().await.is_none() {
+            return Err(AppError::validation("license_key", "set a MaxMind licence key first"));
+        }
+        self.update(true)
+            .await
+            .map(|_| ())
+            .map_err(|e| AppError::Upstream { server: "MaxMind".into(), message: e })
+    }
+
+    /// When the next automatic download is due (Unix milliseconds), or `None` without a
+    /// licence key. The check runs hourly, so it happens within the hour after.
+    pub async fn next_due_at(&self) -> Option<i64> {
+        self.license_key().await?;
+        Some(next_due_at(self.geo.dir(), db::now_ms()))
+    }
+
     /// Downloads what is due (or everything, with `force`). Ok(false): nothing to do.
     pub async fn update(&self, force: bool) -> Result<bool, String> {
         let Some(key) = self.license_key().await else {
@@ -238,6 +328,51 @@ mod tests {
             .append_data(&mut header, format!("{edition}_20270101/{edition}.mmdb"), data)
             .unwrap();
         builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn licence_keys_and_the_schedule() {
+        assert_eq!(check_license_key(" abcDEF_123456 ").unwrap(), "abcDEF_123456");
+        for bad in ["", "   ", "short", "has space in it", "semi;colon;key"] {
+            assert!(check_license_key(bad).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(next_due_at(dir.path(), 5), 5, "missing files are due now");
+        assert_eq!(files_written_at(dir.path()), None);
+        std::fs::write(dir.path().join("GeoLite2-City.mmdb"), b"x").unwrap();
+        assert_eq!(next_due_at(dir.path(), 5), 5, "the ASN file is still missing");
+        std::fs::write(dir.path().join("GeoLite2-ASN.mmdb"), b"x").unwrap();
+        let written = files_written_at(dir.path()).unwrap();
+        let week = i64::try_from(REFRESH_AFTER.as_millis()).unwrap();
+        let due = next_due_at(dir.path(), 5);
+        assert!((written + week - 5_000..=written + week).contains(&due), "{due} vs {written}");
+    }
+
+    #[tokio::test]
+    async fn a_broken_download_names_no_licence_key() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0_u8; 4096];
+            let _ = socket.read(&mut request).await;
+            // Promises 1000 bytes, sends 3 and hangs up.
+            let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc").await;
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let client = reqwest::Client::new();
+        let key = "secret_key_000123";
+        let base = format!("http://{addr}/app/geoip_download");
+        let broken = download_edition(&client, &base, key, "GeoLite2-City", dir.path()).await;
+        let message = broken.unwrap_err();
+        assert!(message.contains("download broke off"), "{message}");
+        assert!(!message.contains(key), "{message}");
+        let closed =
+            download_edition(&client, "http://127.0.0.1:9/x", key, "GeoLite2-City", dir.path())
+                .await;
+        let message = closed.unwrap_err();
+        assert!(message.contains("cannot reach MaxMind") && !message.contains(key), "{message}");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 
 pub mod download;
 pub mod map;
+pub mod overrides;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -134,6 +135,18 @@ pub enum Source {
     Database,
     /// No database, or no record for the address.
     Unknown,
+}
+
+impl Source {
+    /// `override`, `local`, `database` or `unknown`, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Override => "override",
+            Source::Local => "local",
+            Source::Database => "database",
+            Source::Unknown => "unknown",
+        }
+    }
 }
 
 /// The answer for one address.

@@ -218,3 +218,67 @@ pub async fn set_trust(
     })
     .await
 }
+
+/// Adds a network to a user's households by hand (confirmed at once). `network` is an
+/// address or a CIDR; nothing is saved when it is not one.
+pub async fn add_household(
+    db: &Db,
+    user_id: i64,
+    network: String,
+    label: String,
+) -> AppResult<households::Household> {
+    db.write(move |conn| {
+        let tx = conn.transaction()?;
+        db::media_users::get(&tx, user_id)?
+            .ok_or_else(|| AppError::not_found(format!("user {user_id}")))?;
+        let id = households::add(&tx, user_id, &network, &label, db::now_ms())?;
+        let home = households::get(&tx, id)?.ok_or_else(|| AppError::not_found("household"))?;
+        tx.commit()?;
+        Ok(home)
+    })
+    .await
+}
+
+/// The household `id`, when it is `owner`'s (any user's with `None`).
+fn household_of(
+    conn: &Connection,
+    id: i64,
+    owner: Option<i64>,
+) -> AppResult<households::Household> {
+    households::get(conn, id)?
+        .filter(|h| owner.is_none_or(|o| o == h.user_id))
+        .ok_or_else(|| AppError::not_found(format!("household {id}")))
+}
+
+/// Confirms a learned household network; `owner` limits it to one user's households.
+pub async fn confirm_household(
+    db: &Db,
+    id: i64,
+    owner: Option<i64>,
+) -> AppResult<households::Household> {
+    db.write(move |conn| {
+        let tx = conn.transaction()?;
+        household_of(&tx, id, owner)?;
+        households::confirm(&tx, id, db::now_ms())?;
+        let home = household_of(&tx, id, owner)?;
+        tx.commit()?;
+        Ok(home)
+    })
+    .await
+}
+
+/// Removes a household network (confirmed or proposed); returns what it was.
+pub async fn remove_household(
+    db: &Db,
+    id: i64,
+    owner: Option<i64>,
+) -> AppResult<households::Household> {
+    db.write(move |conn| {
+        let tx = conn.transaction()?;
+        let home = household_of(&tx, id, owner)?;
+        households::delete(&tx, id)?;
+        tx.commit()?;
+        Ok(home)
+    })
+    .await
+}

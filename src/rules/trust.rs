@@ -50,6 +50,42 @@ impl Reason {
     }
 }
 
+/// How a score reads at a glance: the colour of its badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band {
+    /// 80 and above.
+    Good,
+    /// Between the two.
+    Fair,
+    /// Below the `trust_low` threshold of Settings → Rules.
+    Low,
+}
+
+impl Band {
+    /// Scores from here up are good.
+    pub const GOOD_FROM: i64 = 80;
+
+    /// The band of `score`, where `low_below` is the `trust_low` threshold (0: none).
+    pub fn of(score: i64, low_below: u32) -> Self {
+        if score < i64::from(low_below) {
+            Band::Low
+        } else if score >= Self::GOOD_FROM {
+            Band::Good
+        } else {
+            Band::Fair
+        }
+    }
+
+    /// `good`, `fair` or `low` (CSS classes and test hooks).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Good => "good",
+            Band::Fair => "fair",
+            Band::Low => "low",
+        }
+    }
+}
+
 /// How trust recovers, set in Settings → Rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recovery {
@@ -100,6 +136,18 @@ mod tests {
         assert_eq!(Change::Adjust(15).apply(95), 100);
         assert_eq!(Change::Set(140).apply(50), 100);
         assert_eq!(Change::Reset.apply(3), 100);
+    }
+
+    #[test]
+    fn bands_follow_the_low_threshold() {
+        let cases = [(100, 40, Band::Good), (80, 40, Band::Good), (79, 40, Band::Fair)];
+        for (score, low, band) in cases {
+            assert_eq!(Band::of(score, low), band, "{score} with {low}");
+        }
+        assert_eq!(Band::of(40, 40), Band::Fair, "the threshold itself is not low");
+        assert_eq!(Band::of(39, 40), Band::Low);
+        assert_eq!(Band::of(0, 0), Band::Fair, "0 turns the low band off");
+        assert_eq!(Band::of(85, 90), Band::Low, "a threshold above 80 wins");
     }
 
     #[test]

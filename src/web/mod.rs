@@ -5,6 +5,7 @@ pub mod assets;
 pub mod auth;
 pub mod dashboard;
 pub mod format;
+pub mod geoip;
 pub mod health;
 pub mod history;
 pub mod htmx;
@@ -44,7 +45,14 @@ pub fn routes() -> Vec<Route> {
         sessions::history_poster
     ]);
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
-    routes.extend(rocket::routes![users::index, users::detail]);
+    routes.extend(rocket::routes![
+        users::index,
+        users::detail,
+        users::set_trust,
+        users::add_household,
+        users::confirm_household,
+        users::delete_household
+    ]);
     routes.extend(rocket::routes![
         violations::index,
         violations::detail,
@@ -52,6 +60,15 @@ pub fn routes() -> Vec<Route> {
         violations::dismiss
     ]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![
+        geoip::index,
+        geoip::lookup,
+        geoip::update,
+        geoip::save_license,
+        geoip::clear_license,
+        geoip::add_override,
+        geoip::delete_override
+    ]);
     routes.extend(rocket::routes![
         rules::index,
         rules::add_preset,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use rocket::State;
+use rocket::http::uri::Origin;
 use rocket::response::content::RawHtml;
 use serde_json::{Value, json};
 
@@ -270,16 +271,26 @@ impl CondRow {
     }
 }
 
-/// One action row.
+/// One action row: as the editor shows it and as it posts it.
+#[derive(Debug, Clone, Default, rocket::FromForm)]
 pub struct ActionRow {
+    /// Its place in the list (not posted: the list's order gives it).
+    #[field(default = 0)]
     pub i: usize,
     pub kind: String,
+    #[field(default = String::new())]
     pub amount: String,
+    #[field(default = String::new())]
     pub value: String,
+    #[field(default = String::new())]
     pub target: String,
+    #[field(default = String::new())]
     pub message: String,
+    #[field(default = String::new())]
     pub delay_seconds: String,
+    #[field(default = String::new())]
     pub cooldown_minutes: String,
+    #[field(default = String::new())]
     pub channels: String,
 }
 
@@ -499,22 +510,8 @@ async fn edit_page(
             })
             .filter(|g: &Vec<CondRow>| !g.is_empty())
             .collect();
-        page.actions = f
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| ActionRow {
-                i,
-                kind: a.kind.clone(),
-                amount: a.amount.clone(),
-                value: a.value.clone(),
-                target: a.target.clone(),
-                message: a.message.clone(),
-                delay_seconds: a.delay_seconds.clone(),
-                cooldown_minutes: a.cooldown_minutes.clone(),
-                channels: a.channels.clone(),
-            })
-            .collect();
+        page.actions =
+            f.actions.iter().enumerate().map(|(i, a)| ActionRow { i, ..a.clone() }).collect();
     }
     Ok(page)
 }
@@ -544,19 +541,6 @@ pub struct CondForm {
     pub params: HashMap<String, String>,
 }
 
-/// An action as posted by the editor.
-#[derive(Debug, Clone, Default, rocket::FromForm)]
-pub struct ActionForm {
-    pub kind: String,
-    pub amount: String,
-    pub value: String,
-    pub target: String,
-    pub message: String,
-    pub delay_seconds: String,
-    pub cooldown_minutes: String,
-    pub channels: String,
-}
-
 #[derive(Debug, Clone, Default, rocket::FromForm)]
 pub struct RuleForm {
     pub name: String,
@@ -566,7 +550,7 @@ pub struct RuleForm {
     pub servers: Vec<i64>,
     pub exempt: Vec<i64>,
     pub groups: Vec<Vec<CondForm>>,
-    pub actions: Vec<ActionForm>,
+    pub actions: Vec<ActionRow>,
 }
 
 /// A typed value from what was typed in a text box.
@@ -747,16 +731,26 @@ pub async fn update(
     save(admin, Some(id), form.0, db, &hx, ip, layout).await
 }
 
+/// The row's inputs that htmx sends along (`hx-include`), by their full names such as
+/// `groups[0][1].field`: read from the raw query, because Rocket's forms would take those
+/// names apart.
+fn row_fields(uri: &Origin<'_>) -> HashMap<String, String> {
+    uri.query()
+        .map(|q| q.segments().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .unwrap_or_default()
+}
+
 /// A condition row for `field` (a new one, or the same row reshaped after a change).
-#[rocket::get("/rules/editor/condition?<g>&<i>&<add>&<rest..>")]
+#[rocket::get("/rules/editor/condition?<g>&<i>&<add>")]
 pub fn condition_row(
     _admin: Admin,
     layout: Layout,
     g: usize,
     i: usize,
     add: Option<bool>,
-    rest: HashMap<String, String>,
+    uri: &Origin<'_>,
 ) -> AppResult<RawHtml<String>> {
+    let rest = row_fields(uri);
     let key = |part: &str| rest.get(&format!("groups[{g}][{i}].{part}")).cloned();
     let field = key("field").and_then(|f| Field::parse(&f)).unwrap_or(Field::ConcurrentStreams);
     let op = key("op").and_then(|o| Op::parse(&o));
@@ -782,14 +776,15 @@ pub fn group(_admin: Admin, layout: Layout, g: usize) -> AppResult<RawHtml<Strin
 }
 
 /// An action row for its type.
-#[rocket::get("/rules/editor/action?<i>&<add>&<rest..>")]
+#[rocket::get("/rules/editor/action?<i>&<add>")]
 pub fn action_row(
     _admin: Admin,
     layout: Layout,
     i: usize,
     add: Option<bool>,
-    rest: HashMap<String, String>,
+    uri: &Origin<'_>,
 ) -> AppResult<RawHtml<String>> {
+    let rest = row_fields(uri);
     let key = |part: &str| rest.get(&format!("actions[{i}].{part}")).cloned().unwrap_or_default();
     let kind = Some(key("kind"))
         .filter(|k| Action::KINDS.contains(&k.as_str()))

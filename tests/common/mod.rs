@@ -130,10 +130,31 @@ impl TestEnv {
         env
     }
 
+    /// Signed in as the admin, after `adjust` changed the prepared app (a service pointed
+    /// at a test server, say) before Rocket is built from it.
+    pub async fn with_app(adjust: impl FnOnce(&mut streamwarden::App)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut env = Self::build_app(dir.path(), |_| {}, adjust).await;
+        env.dir = Some(dir);
+        let id = env.create_account(ADMIN.0, Role::Admin, None, Some(ADMIN.1)).await;
+        env.admin_id = Some(id);
+        env.session = Some(env.session_for(id).await);
+        env
+    }
+
     async fn build(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::build_app(data_dir, adjust, |_| {}).await
+    }
+
+    async fn build_app(
+        data_dir: &std::path::Path,
+        adjust: impl FnOnce(&mut Config),
+        adjust_app: impl FnOnce(&mut streamwarden::App),
+    ) -> Self {
         let mut config = Config::for_tests(data_dir);
         adjust(&mut config);
-        let app = streamwarden::prepare_for_tests(config).expect("app prepares");
+        let mut app = streamwarden::prepare_for_tests(config).expect("app prepares");
+        adjust_app(&mut app);
         let client = Client::untracked(streamwarden::rocket(app)).await.expect("valid rocket");
         Self {
             client,

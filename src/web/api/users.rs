@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{body, time};
 use crate::auth::{ApiAdmin, ApiViewer};
+use crate::db::Db;
 use crate::db::households::{self, Household};
 use crate::db::media_users::{self, Device, Location, MediaUserRow};
 use crate::db::trust::{self, TrustEvent};
-use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::rules::trust::Change;
 use crate::web::{ClientAddr, audit};
@@ -256,13 +256,7 @@ pub async fn add_household(
     ip: ClientAddr,
 ) -> AppResult<(Status, Json<HouseholdJson>)> {
     let b = body(data)?;
-    let home = db
-        .write(move |c| {
-            media_users::get(c, id)?.ok_or_else(|| AppError::not_found(format!("user {id}")))?;
-            let hid = households::add(c, id, &b.network, &b.label, db::now_ms())?;
-            households::get(c, hid)?.ok_or_else(|| AppError::not_found("household"))
-        })
-        .await?;
+    let home = crate::rules::admin::add_household(db, id, b.network, b.label).await?;
     audit(
         db,
         &caller.0.actor(),
@@ -283,12 +277,7 @@ pub async fn confirm_household(
     db: &State<Db>,
     ip: ClientAddr,
 ) -> AppResult<Json<HouseholdJson>> {
-    let home = db
-        .write(move |c| {
-            households::confirm(c, id, db::now_ms())?;
-            households::get(c, id)?.ok_or_else(|| AppError::not_found(format!("household {id}")))
-        })
-        .await?;
+    let home = crate::rules::admin::confirm_household(db, id, None).await?;
     audit(
         db,
         &caller.0.actor(),
@@ -308,15 +297,13 @@ pub async fn delete_household(
     db: &State<Db>,
     ip: ClientAddr,
 ) -> AppResult<Status> {
-    if !db.write(move |c| households::delete(c, id)).await? {
-        return Err(AppError::not_found(format!("household {id}")));
-    }
+    let home = crate::rules::admin::remove_household(db, id, None).await?;
     audit(
         db,
         &caller.0.actor(),
         "household.delete",
         &format!("household:{id}"),
-        serde_json::Value::Null,
+        serde_json::json!({"network": home.network}),
         ip.0,
     )
     .await;
