@@ -242,3 +242,63 @@ async fn the_rule_editor_builds_groups_and_actions_with_htmx_rows() {
     assert_eq!(rule["actions"][0]["target"], "triggering");
     assert_eq!(rule["actions"][0]["message"], "Not from abroad");
 }
+
+/// The violations list in a real browser: Acknowledge swaps its row over htmx, without a
+/// reload, and the change is there after one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_a_violation_from_the_list_updates_its_row_in_place() {
+    use common::seed;
+    const T0: i64 = common::sim::T0;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Written through the app's own database functions, then closed before the binary opens
+    // the same data directory.
+    let (travel, streams) = {
+        let env = common::TestEnv::in_dir(&data).await;
+        let w = seed::world(&env).await;
+        let travel =
+            seed::violation(&env, w.travel, w.alice, w.plex, T0, seed::travel_verdict(), -15).await;
+        let streams = seed::violation(
+            &env,
+            w.streams,
+            w.bob,
+            w.jellyfin,
+            T0 + 60_000,
+            seed::local_verdict(),
+            0,
+        )
+        .await;
+        (travel, streams)
+    };
+    let server = Launch::serve(&data).start(dir.path());
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/login?next=/violations")).await;
+    browser.fill("#username", common::ADMIN.0).await;
+    browser.fill("#password", common::ADMIN.1).await;
+    browser.click("#login-form button[type=submit]").await;
+    browser.wait_for_text("h1", "Violations", WAIT).await;
+    let row = format!("#violation-{travel}");
+    browser.wait_for_text(&format!("{row} td[data-label=Status]"), "Open", WAIT).await;
+    browser.execute("window.streamwardenMark = 7; return true;", vec![]).await;
+
+    browser.click(&format!("{row} button.acknowledge")).await;
+    browser.wait_for(&format!("{row}[data-status=acknowledged]"), WAIT).await;
+    let status =
+        browser.wait_for_text(&format!("{row} td[data-label=Status]"), "Acknowledged", WAIT).await;
+    assert!(status.contains("by user:admin"), "{status}");
+    assert!(browser.find(&format!("{row} button.acknowledge")).await.is_none());
+    assert_eq!(
+        browser.execute("return window.streamwardenMark;", vec![]).await,
+        serde_json::json!(7),
+        "the row was swapped, the page not reloaded"
+    );
+    let other = browser.find(&format!("#violation-{streams}[data-status=open]")).await;
+    assert!(other.is_some(), "the other row is untouched");
+
+    browser.goto(&format!("{base}/violations")).await;
+    browser.wait_for(&format!("{row}[data-status=acknowledged]"), WAIT).await;
+}

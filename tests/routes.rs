@@ -38,6 +38,8 @@ const VIEWER: &[(&str, &str)] = &[
     ("GET", "/history.csv"),
     ("GET", "/users"),
     ("GET", "/users/<id>"),
+    ("GET", "/violations"),
+    ("GET", "/violations/<id>"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/sessions"),
     ("GET", "/api/v1/history"),
@@ -180,7 +182,7 @@ async fn the_viewer_page_has_no_admin_navigation_and_admin_pages_are_403() {
     let viewer = env.viewer(None).await;
     let page = env.as_(&viewer).get("/").await;
     assert_eq!(page.status, Status::Ok);
-    assert_eq!(page.texts("nav.mainnav a"), ["Dashboard", "History"]);
+    assert_eq!(page.texts("nav.mainnav a"), ["Dashboard", "History", "Violations"]);
     assert_eq!(page.text(".topbar-user .user-role"), "viewer");
     assert_eq!(page.count("form[action='/logout'] input[name=csrf]"), 1);
     let settings = env.as_(&viewer).get("/settings/accounts").await;

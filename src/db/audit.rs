@@ -8,9 +8,14 @@ use crate::error::AppResult;
 const INSERT: &str = "INSERT INTO audit_log (at, actor, action, target, details, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const RECENT: &str = "SELECT id, at, actor, action, target, details, ip FROM audit_log
                       WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2";
+/// Entries of some actions on one target, oldest first (the index on action and time finds
+/// them without reading the whole log).
+const OF_TARGET: &str = "SELECT id, at, actor, action, target, details, ip FROM audit_log
+                         WHERE action IN (SELECT value FROM json_each(?1)) AND target = ?2
+                         ORDER BY id";
 
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] = &[INSERT, RECENT];
+pub(crate) const STATEMENTS: &[&str] = &[INSERT, RECENT, OF_TARGET];
 
 /// One audit entry to record. `details` must never hold a secret.
 #[derive(Debug, Clone, Default)]
@@ -49,19 +54,29 @@ pub fn record(conn: &Connection, entry: &NewEntry<'_>) -> AppResult<()> {
 }
 
 /// Newest first; `before` is the id of the last entry of the previous page.
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        details: r.get(5)?,
+        ip: r.get(6)?,
+    })
+}
+
 pub fn recent(conn: &Connection, before: Option<i64>, limit: u32) -> AppResult<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(RECENT)?;
-    let rows = stmt.query_map(params![before, limit], |r| {
-        Ok(Entry {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            actor: r.get(2)?,
-            action: r.get(3)?,
-            target: r.get(4)?,
-            details: r.get(5)?,
-            ip: r.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![before, limit], entry_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What was done to `target` (`violation:7`) by any of `actions`, oldest first.
+pub fn of_target(conn: &Connection, actions: &[&str], target: &str) -> AppResult<Vec<Entry>> {
+    let actions = serde_json::to_string(actions).unwrap_or_else(|_| "[]".to_owned());
+    let mut stmt = conn.prepare_cached(OF_TARGET)?;
+    let rows = stmt.query_map(params![actions, target], entry_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -96,5 +111,8 @@ mod tests {
         let second = recent(&conn, Some(first[2].id), 3).unwrap();
         assert_eq!(second.len(), 2);
         assert_eq!(second[0].details.as_deref(), Some(r#"{"name":"Plex"}"#));
+        let of_3 = of_target(&conn, &["server.create", "server.delete"], "server:3").unwrap();
+        assert_eq!(of_3.iter().map(|e| e.id).collect::<Vec<_>>(), [first[1].id]);
+        assert!(of_target(&conn, &["server.delete"], "server:3").unwrap().is_empty());
     }
 }

@@ -245,6 +245,15 @@ impl Status {
         }
     }
 
+    /// For people: `Open`, `Acknowledged`, `Dismissed`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Open => "Open",
+            Status::Acknowledged => "Acknowledged",
+            Status::Dismissed => "Dismissed",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [Status::Open, Status::Acknowledged, Status::Dismissed]
             .into_iter()
@@ -313,6 +322,7 @@ pub struct ViolationFilter {
     pub rule_id: Option<i64>,
     pub user_id: Option<i64>,
     pub play_id: Option<i64>,
+    pub server_id: Option<i64>,
     /// At or after, Unix milliseconds.
     pub from: Option<i64>,
     /// Before.
@@ -353,6 +363,9 @@ pub fn list_violations(
     if let Some(id) = filter.play_id {
         arg(&mut sql, "v.play_id = ?", id.into());
     }
+    if let Some(id) = filter.server_id {
+        arg(&mut sql, "v.server_id = ?", id.into());
+    }
     if let Some(from) = filter.from {
         arg(&mut sql, "v.at >= ?", from.into());
     }
@@ -362,10 +375,34 @@ pub fn list_violations(
     if let Some(before) = before {
         arg(&mut sql, "v.id < ?", before.into());
     }
-    let _ = write!(sql, " ORDER BY v.id DESC LIMIT {}", limit.clamp(1, 500));
+    // 501: a page of 500 and the one that says another page follows.
+    let _ = write!(sql, " ORDER BY v.id DESC LIMIT {}", limit.clamp(1, 501));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), violation_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One page of violations and the cursor of the next (the id to list `before`), if any.
+#[derive(Debug, Clone)]
+pub struct ViolationPage {
+    pub items: Vec<ViolationRow>,
+    pub next: Option<i64>,
+}
+
+/// [`list_violations`] a page at a time: `limit` (at most 500) rows and whether more follow.
+pub fn violations_page(
+    conn: &Connection,
+    filter: &ViolationFilter,
+    scope: Scope,
+    before: Option<i64>,
+    limit: u32,
+) -> AppResult<ViolationPage> {
+    let limit = limit.clamp(1, 500);
+    let mut items = list_violations(conn, filter, scope, before, limit + 1)?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = if more { items.last().map(|v| v.id) } else { None };
+    Ok(ViolationPage { items, next })
 }
 
 /// Acknowledges or dismisses (or reopens) a violation; false if it does not exist.

@@ -13,6 +13,9 @@ const INSERT_EVENT: &str = "INSERT INTO trust_events (user_id, at, delta, score,
 const TIMELINE: &str = "SELECT t.id, t.at, t.delta, t.score, t.reason, t.violation_id, t.actor, t.note, v.rule_name \
      FROM trust_events t LEFT JOIN violations v ON v.id = t.violation_id \
      WHERE t.user_id = ?1 ORDER BY t.id DESC LIMIT ?2";
+const OF_VIOLATION: &str = "SELECT t.id, t.at, t.delta, t.score, t.reason, t.violation_id, t.actor, t.note, v.rule_name \
+     FROM trust_events t LEFT JOIN violations v ON v.id = t.violation_id \
+     WHERE t.violation_id = ?1 ORDER BY t.id";
 const RULE_DELTAS: &str =
     "SELECT coalesce(sum(delta), 0) FROM trust_events WHERE violation_id = ?1 AND reason = 'rule'";
 const REVERSED: &str =
@@ -24,8 +27,16 @@ const RECOVERY_CANDIDATES: &str = "SELECT u.id, u.trust_score, \
      FROM media_users u WHERE u.trust_score < 100";
 
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] =
-    &[SCORE, SET_SCORE, INSERT_EVENT, TIMELINE, RULE_DELTAS, REVERSED, RECOVERY_CANDIDATES];
+pub(crate) const STATEMENTS: &[&str] = &[
+    SCORE,
+    SET_SCORE,
+    INSERT_EVENT,
+    TIMELINE,
+    OF_VIOLATION,
+    RULE_DELTAS,
+    REVERSED,
+    RECOVERY_CANDIDATES,
+];
 
 /// One entry of a user's trust timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,22 +89,31 @@ pub fn apply(
     Ok((delta, after))
 }
 
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrustEvent> {
+    Ok(TrustEvent {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        delta: r.get(2)?,
+        score: r.get(3)?,
+        reason: r.get(4)?,
+        violation_id: r.get(5)?,
+        actor: r.get(6)?,
+        note: r.get(7)?,
+        rule_name: r.get(8)?,
+    })
+}
+
 /// The newest `limit` changes of a user's score, newest first.
 pub fn timeline(conn: &Connection, user_id: i64, limit: u32) -> AppResult<Vec<TrustEvent>> {
     let mut stmt = conn.prepare_cached(TIMELINE)?;
-    let rows = stmt.query_map(params![user_id, limit], |r| {
-        Ok(TrustEvent {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            delta: r.get(2)?,
-            score: r.get(3)?,
-            reason: r.get(4)?,
-            violation_id: r.get(5)?,
-            actor: r.get(6)?,
-            note: r.get(7)?,
-            rule_name: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![user_id, limit], event_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What one violation did to trust, and its reversal, oldest first.
+pub fn of_violation(conn: &Connection, violation_id: i64) -> AppResult<Vec<TrustEvent>> {
+    let mut stmt = conn.prepare_cached(OF_VIOLATION)?;
+    let rows = stmt.query_map([violation_id], event_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

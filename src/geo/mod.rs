@@ -6,6 +6,7 @@
 //! link-local, CGNAT and ULA addresses are local without a lookup; then the databases.
 
 pub mod download;
+pub mod map;
 pub mod overrides;
 
 use std::collections::HashMap;

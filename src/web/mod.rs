@@ -18,6 +18,7 @@ pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod violations;
 
 use std::time::Instant;
 
@@ -51,6 +52,12 @@ pub fn routes() -> Vec<Route> {
         users::add_household,
         users::confirm_household,
         users::delete_household
+    ]);
+    routes.extend(rocket::routes![
+        violations::index,
+        violations::detail,
+        violations::acknowledge,
+        violations::dismiss
     ]);
     routes.extend(rocket::routes![settings::general, settings::save_tracking]);
     routes.extend(rocket::routes![

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod process;
+pub mod seed;
 pub mod sim;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

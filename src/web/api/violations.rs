@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{body, time};
 use crate::auth::{ApiAdmin, ApiViewer};
-use crate::db::rules::{ActionRow, Status, ViolationFilter, ViolationRow};
+use crate::db::rules::{ActionRow, Status, ViolationRow};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
-use crate::rules::admin;
 use crate::rules::eval::Verdict;
 use crate::rules::model::Severity;
-use crate::web::{ClientAddr, audit};
+use crate::web::ClientAddr;
+use crate::web::violations::{self, PAGE_SIZE, ViolationQuery};
 
 #[derive(Serialize)]
 pub struct ViolationJson {
@@ -84,55 +84,6 @@ pub fn json(v: ViolationRow, actions: Option<Vec<ActionRow>>) -> ViolationJson {
     }
 }
 
-/// Filters of the list, shared with the page.
-#[derive(Debug, Clone, Default, rocket::FromForm)]
-pub struct ViolationQuery {
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub rule: Option<i64>,
-    pub user: Option<i64>,
-    pub session: Option<i64>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub limit: Option<u32>,
-    /// The id of the last violation of the previous page.
-    pub cursor: Option<i64>,
-}
-
-impl ViolationQuery {
-    pub fn filter(&self) -> AppResult<ViolationFilter> {
-        let blank = |s: &Option<String>| {
-            s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
-        };
-        Ok(ViolationFilter {
-            status: blank(&self.status)
-                .map(|s| {
-                    Status::parse(&s).ok_or_else(|| {
-                        AppError::validation("status", "open, acknowledged or dismissed")
-                    })
-                })
-                .transpose()?,
-            severity: blank(&self.severity)
-                .map(|s| {
-                    s.trim()
-                        .parse::<Severity>()
-                        .ok()
-                        .ok_or_else(|| AppError::validation("severity", "low, warning or high"))
-                })
-                .transpose()?,
-            rule_id: self.rule,
-            user_id: self.user,
-            play_id: self.session,
-            from: blank(&self.from)
-                .map(|s| crate::web::history::parse_time("from", &s, false))
-                .transpose()?,
-            to: blank(&self.to)
-                .map(|s| crate::web::history::parse_time("to", &s, true))
-                .transpose()?,
-        })
-    }
-}
-
 #[derive(Serialize)]
 pub struct ViolationsJson {
     items: Vec<ViolationJson>,
@@ -146,16 +97,14 @@ pub async fn list(
     db: &State<Db>,
 ) -> AppResult<Json<ViolationsJson>> {
     let filter = query.filter()?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let (scope, cursor) = (caller.0.scope(), query.cursor);
-    let rows =
-        db.read(move |c| db::rules::list_violations(c, &filter, scope, cursor, limit + 1)).await?;
-    let more = rows.len() > limit as usize;
-    let items: Vec<ViolationRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|v| v.id.to_string()) } else { None };
+    let cursor = query.cursor()?;
+    let limit = query.limit.unwrap_or(PAGE_SIZE).clamp(1, 500);
+    let scope = caller.0.scope();
+    let page =
+        db.read(move |c| db::rules::violations_page(c, &filter, scope, cursor, limit)).await?;
     Ok(Json(ViolationsJson {
-        items: items.into_iter().map(|v| json(v, None)).collect(),
-        next_cursor,
+        items: page.items.into_iter().map(|v| json(v, None)).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
     }))
 }
 
@@ -191,11 +140,7 @@ async fn resolve(
         Some(d) => body(d)?,
         None => ResolveBody::default(),
     };
-    let v = admin::resolve(db, id, status, &caller.0.actor(), request.note).await?;
-    let action =
-        if status == Status::Dismissed { "violation.dismiss" } else { "violation.acknowledge" };
-    audit(db, &caller.0.actor(), action, &format!("violation:{id}"), serde_json::Value::Null, ip.0)
-        .await;
+    let v = violations::resolve(db, &caller.0.actor(), id, status, request.note, ip.0).await?;
     Ok(Json(json(v, None)))
 }
 
