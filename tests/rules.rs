@@ -129,6 +129,13 @@ async fn london_then_milton_within_an_hour_raises_exactly_one_impossible_travel_
     assert_eq!(user["trust_score"], 100);
     assert_eq!(user["trust_events"][0]["reason"], "dismissed");
     assert!(violations(&env, "status=open").await.is_empty());
+    // A dismissal is final: neither acknowledged nor dismissed again afterwards.
+    for verb in ["acknowledge", "dismiss"] {
+        let again =
+            env.post_json(&format!("/api/v1/violations/{}/{verb}", v["id"]), &json!({})).await;
+        assert_eq!(again.status, Status::Conflict, "{verb}: {}", again.body);
+    }
+    assert_eq!(violations(&env, "status=dismissed").await.len(), 1);
 }
 
 #[rocket::async_test]

@@ -223,8 +223,11 @@ async fn acknowledge_from_the_list_swaps_the_row_and_without_htmx_goes_back() {
         .await;
     assert_eq!(away.location(), Some(format!("/violations/{c}").as_str()));
     // A boosted form (the detail page's) is sent on with HX-Redirect.
-    let boosted = env.post_htmx(&format!("/violations/{c}/dismiss"), &[]).await;
-    assert_eq!(boosted.header("HX-Redirect"), Some(format!("/violations/{c}").as_str()));
+    let boosted = env.post_htmx(&format!("/violations/{a}/acknowledge"), &[]).await;
+    assert_eq!(boosted.header("HX-Redirect"), Some(format!("/violations/{a}").as_str()));
+    // A dismissal is final.
+    let again = env.post_htmx(&format!("/violations/{c}/acknowledge"), &[]).await;
+    assert_eq!(again.status, Status::Conflict);
 
     let statuses: Vec<String> =
         env.get("/violations").await.attrs("#violations tbody tr", "data-status");

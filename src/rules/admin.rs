@@ -168,6 +168,11 @@ pub async fn resolve(
         if note.is_some_and(|n| n.chars().count() > 500) {
             return Err(AppError::validation("note", "at most 500 characters"));
         }
+        // A dismissal gave the trust back; acknowledging or dismissing it again afterwards
+        // would rewrite who decided what.
+        if v.status == Status::Dismissed {
+            return Err(AppError::Conflict(format!("violation {id} was already dismissed")));
+        }
         db::rules::set_status(&tx, id, status, &actor, note, now)?;
         if status == Status::Dismissed {
             db::trust::reverse_violation(&tx, v.user_id, id, &actor, now)?;
