@@ -745,8 +745,10 @@ fn unique_in_window(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
     for other in ctx.live.iter().filter(|o| o.play_id != s.play_id) {
         add(other);
     }
+    let mut reached_start = false;
     for p in ctx.history {
         if p.started_at < since {
+            reached_start = true;
             break;
         }
         if p.started_at <= s.started_at {
@@ -755,7 +757,15 @@ fn unique_in_window(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
     }
     #[expect(clippy::cast_precision_loss, reason = "small counts")]
     let n = seen.len() as f64;
-    Seen { actual: Actual::Number(n), related: Vec::new(), note: Some(seen.join(", ")) }
+    let mut note = seen.join(", ");
+    // The engine reads a bounded history: say so rather than count short in silence.
+    if !reached_start && ctx.history.len() >= super::facts::HISTORY_LIMIT {
+        note = format!(
+            "{note} (counted over the newest {} plays; the window reaches further)",
+            ctx.history.len()
+        );
+    }
+    Seen { actual: Actual::Number(n), related: Vec::new(), note: Some(note) }
 }
 
 fn new_location(s: &PlayFacts, ctx: &Context<'_>) -> Seen {
@@ -1121,6 +1131,33 @@ mod tests {
             actual(&run(&share, &from_us, &[], &history[..2])),
             Actual::Unknown,
             "too few plays"
+        );
+    }
+
+    #[test]
+    fn a_window_past_the_history_read_says_so() {
+        let limit = crate::rules::facts::HISTORY_LIMIT;
+        let history: Vec<PlayFacts> = (0..limit)
+            .map(|i| {
+                let i = i64::try_from(i).unwrap();
+                play(10 + i, "tv", "81.2.69.142", Some(london()), T - (i + 1) * MIN, None)
+            })
+            .collect();
+        let s = play(1, "tv", "81.2.69.142", Some(london()), T, None);
+        let year = rule(
+            json!([[{"field": "unique_ips_in_window", "op": "gt", "value": 5, "params": {"window_hours": 8760}}]]),
+        );
+        let v = run(&year, &s, &[], &history);
+        assert!(
+            v.groups[0][0].note.as_deref().unwrap().contains("counted over the newest 5000 plays")
+        );
+        let hour = rule(
+            json!([[{"field": "unique_ips_in_window", "op": "gt", "value": 5, "params": {"window_hours": 1}}]]),
+        );
+        let v = run(&hour, &s, &[], &history);
+        assert!(
+            !v.groups[0][0].note.as_deref().unwrap().contains("newest"),
+            "the hour is all there"
         );
     }
 

@@ -33,8 +33,8 @@ pub(crate) fn statements() -> Vec<String> {
     vec![HISTORY.to_owned(), PERIOD.to_owned(), USER.to_owned(), USERS.to_owned()]
 }
 
-/// Most history rows one evaluation reads.
-pub const HISTORY_LIMIT: i64 = 5_000;
+/// Most history rows one evaluation reads (window counts say when they reach past them).
+pub const HISTORY_LIMIT: usize = 5_000;
 
 fn play(r: &Row<'_>) -> rusqlite::Result<PlayFacts> {
     let ip: Option<String> = r.get(9)?;
@@ -80,7 +80,8 @@ fn play(r: &Row<'_>) -> rusqlite::Result<PlayFacts> {
 /// A user's finished plays that started in `[since, until]`, newest first.
 pub fn history(conn: &Connection, user_id: i64, since: Ms, until: Ms) -> AppResult<Vec<PlayFacts>> {
     let mut stmt = conn.prepare_cached(HISTORY)?;
-    let rows = stmt.query_map(params![user_id, since, until, HISTORY_LIMIT], play)?;
+    let limit = i64::try_from(HISTORY_LIMIT).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![user_id, since, until, limit], play)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
