@@ -56,26 +56,31 @@ async fn setup_login_dashboard_logout_in_a_real_browser() {
     assert!(server.log().contains("Streamwarden is listening"));
 }
 
+/// `streamwarden demo` in `dir`, and a browser signed in as its admin, on the dashboard.
+async fn demo_signed_in(dir: &std::path::Path) -> (common::process::Server, String, Browser) {
+    let launch = Launch {
+        args: vec!["demo".into()],
+        env: vec![
+            ("STREAMWARDEN_DATA_DIR".into(), dir.join("data").display().to_string()),
+            ("STREAMWARDEN_API_KEY".into(), "browser-test-key-0123456789".into()),
+        ],
+        as_user: None,
+    };
+    let server = launch.start(dir);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/")).await;
+    browser.click("#demo-login").await;
+    browser.wait_for_text("h1", "Now playing", WAIT).await;
+    (server, base, browser)
+}
+
 /// The README's `streamwarden demo`: one click in, streams arrive live over SSE without a
 /// reload, and the stop dialog stops a stream on its (simulated) server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let launch = common::process::Launch {
-        args: vec!["demo".into()],
-        env: vec![
-            ("STREAMWARDEN_DATA_DIR".into(), dir.path().join("data").display().to_string()),
-            ("STREAMWARDEN_API_KEY".into(), "browser-test-key-0123456789".into()),
-        ],
-        as_user: None,
-    };
-    let server = launch.start(dir.path());
-    let base = format!("http://127.0.0.1:{}", server.port);
-    let browser = Browser::start().await;
-
-    browser.goto(&format!("{base}/")).await;
-    browser.click("#demo-login").await;
-    browser.wait_for_text("h1", "Now playing", WAIT).await;
+    let (_server, base, browser) = demo_signed_in(dir.path()).await;
     // Mark this page: a reload would lose the mark.
     browser.execute("window.streamwardenMark = 42; return true;", vec![]).await;
 
@@ -166,20 +171,7 @@ async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rule_editor_builds_groups_and_actions_with_htmx_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let launch = common::process::Launch {
-        args: vec!["demo".into()],
-        env: vec![
-            ("STREAMWARDEN_DATA_DIR".into(), dir.path().join("data").display().to_string()),
-            ("STREAMWARDEN_API_KEY".into(), "browser-test-key-0123456789".into()),
-        ],
-        as_user: None,
-    };
-    let server = launch.start(dir.path());
-    let base = format!("http://127.0.0.1:{}", server.port);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{base}/")).await;
-    browser.click("#demo-login").await;
-    browser.wait_for_text("h1", "Now playing", WAIT).await;
+    let (_server, base, browser) = demo_signed_in(dir.path()).await;
 
     browser.goto(&format!("{base}/rules/new")).await;
     browser.fill("#name", "Built in the browser").await;
