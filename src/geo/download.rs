@@ -178,6 +178,8 @@ pub struct Updater {
     base_url: String,
     client: reqwest::Client,
     state: Mutex<UpdateState>,
+    /// One download at a time: "Update now" and the hourly check share the temporary files.
+    downloading: tokio::sync::Mutex<()>,
 }
 
 impl Updater {
@@ -190,6 +192,7 @@ impl Updater {
             base_url: DEFAULT_BASE_URL.to_owned(),
             client: reqwest::Client::new(),
             state: Mutex::new(UpdateState::default()),
+            downloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -266,7 +269,9 @@ impl Updater {
         let Some(key) = self.license_key().await else {
             return Ok(false);
         };
+        let _one_at_a_time = self.downloading.lock().await;
         let dir = self.geo.dir().to_owned();
+        // Checked after waiting: a download that just finished made the files fresh.
         let due: Vec<&str> = EDITIONS.into_iter().filter(|e| force || is_due(&dir, e)).collect();
         if due.is_empty() {
             return Ok(false);
