@@ -16,9 +16,9 @@ use crate::geo::download::{self, UpdateState, Updater};
 use crate::geo::overrides::{self, OverrideInput};
 use crate::geo::{DbStatus, GeoIp, Lookup, Override};
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::Saved;
+use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::rules::Saved;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, render};
 
 /// One loaded database file.

@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Header;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Redirect, Responder, Response};
 
 /// What the request tells us about htmx.
 #[derive(Debug, Clone, Default)]
@@ -95,6 +95,44 @@ impl Fairing for SecurityHeaders {
         if !res.headers().contains("Cache-Control") {
             // Pages show who watches what from where: never let a shared cache keep them.
             res.set_raw_header("Cache-Control", "no-store");
+        }
+    }
+}
+
+/// Where to go after a change: `HX-Redirect` for htmx, a 303 otherwise.
+pub struct Done {
+    to: String,
+    htmx: bool,
+}
+
+pub fn done(hx: &HxRequest, to: String) -> Done {
+    Done { to, htmx: hx.htmx }
+}
+
+impl<'r> Responder<'r, 'static> for Done {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        if self.htmx {
+            HxRedirect(self.to).respond_to(req)
+        } else {
+            Redirect::to(self.to).respond_to(req)
+        }
+    }
+}
+
+/// The answer to a form post: where to go next, or the form again with the problem named
+/// (and its status) when what was typed does not check out.
+pub enum Saved {
+    Done(Done),
+    Refused(rocket::http::Status, rocket::response::content::RawHtml<String>),
+}
+
+impl<'r> Responder<'r, 'static> for Saved {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        match self {
+            Saved::Done(d) => d.respond_to(req),
+            Saved::Refused(status, html) => {
+                rocket::response::Response::build_from(html.respond_to(req)?).status(status).ok()
+            }
         }
     }
 }

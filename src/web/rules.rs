@@ -21,8 +21,8 @@ use crate::rules::model::{Action, Field, Kind, Op, ParamSpec, Rule, RuleDef, Sev
 use crate::rules::presets::{self, Preset};
 use crate::rules::trust::Recovery;
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::{Done, Saved, done};
 use crate::web::layout::Layout;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, format, render};
 
 /// One rule in the list.
@@ -644,23 +644,6 @@ impl RuleForm {
             exempt_user_ids: self.exempt.clone(),
             conditions: crate::rules::model::ConditionsDef { groups },
             actions,
-        }
-    }
-}
-
-/// Saving answers the editor again, with the problem named, when the rule does not check.
-pub enum Saved {
-    Done(Done),
-    Refused(rocket::http::Status, RawHtml<String>),
-}
-
-impl<'r> rocket::response::Responder<'r, 'static> for Saved {
-    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        match self {
-            Saved::Done(d) => d.respond_to(req),
-            Saved::Refused(status, html) => {
-                rocket::response::Response::build_from(html.respond_to(req)?).status(status).ok()
-            }
         }
     }
 }

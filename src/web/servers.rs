@@ -6,7 +6,6 @@ use std::sync::Arc;
 use askama::Template;
 use rocket::State;
 use rocket::response::content::RawHtml;
-use rocket::response::{Redirect, Responder};
 
 use crate::auth::{Admin, CsrfForm, NoFields};
 use crate::crypto::SecretBox;
@@ -17,7 +16,7 @@ use crate::media::ServerKind;
 use crate::poller::control::Control;
 use crate::poller::live::ServerStatus;
 use crate::servers::{Changes, Editor, connection_of, test_connection};
-use crate::web::htmx::HxRequest;
+use crate::web::htmx::{Done, HxRequest, done};
 use crate::web::layout::Layout;
 use crate::web::{ClientAddr, render};
 
@@ -147,26 +146,6 @@ pub async fn edit(
         kinds: ServerKind::ALL,
         editing: Some(id),
     })
-}
-
-/// Where to go after a change: `HX-Redirect` for htmx, a 303 otherwise.
-pub struct Done {
-    to: String,
-    htmx: bool,
-}
-
-pub fn done(hx: &HxRequest, to: String) -> Done {
-    Done { to, htmx: hx.htmx }
-}
-
-impl<'r> Responder<'r, 'static> for Done {
-    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        if self.htmx {
-            crate::web::htmx::HxRedirect(self.to).respond_to(req)
-        } else {
-            Redirect::to(self.to).respond_to(req)
-        }
-    }
 }
 
 #[rocket::post("/settings/servers", data = "<form>")]

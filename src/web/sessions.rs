@@ -14,8 +14,8 @@ use crate::error::{AppError, AppResult};
 use crate::media::Image;
 use crate::poller::control::Control;
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, render};
 
 /// Longest message we send to a viewer.

@@ -13,8 +13,8 @@ use crate::error::AppResult;
 use crate::poller::TrackingSettings;
 use crate::poller::control::Control;
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, render};
 
 #[derive(Template)]

@@ -18,9 +18,9 @@ use crate::rules::admin;
 use crate::rules::engine::RulesSettings;
 use crate::rules::trust::{Band, Change};
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::Saved;
+use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::rules::Saved;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, format, render};
 
 /// Most timeline entries the page shows.

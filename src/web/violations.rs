@@ -25,8 +25,8 @@ use crate::rules::eval::{
 use crate::rules::model::{Action, Severity};
 use crate::web::history::parse_time;
 use crate::web::htmx::HxRequest;
+use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::servers::{Done, done};
 use crate::web::{ClientAddr, audit, format, render};
 
 /// Rows per page.
