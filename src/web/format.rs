@@ -98,6 +98,21 @@ pub fn percent(part: impl Num, total: impl Num) -> i64 {
     if total <= 0 { 0 } else { (part.clamp(0, total) * 100) / total }
 }
 
+/// `a=1&b=x%20y` from the pairs that have a value (blank ones are left out): the filters of
+/// a list, carried by its paging links.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    let mut url = reqwest::Url::parse("http://x/").expect("static");
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+                query.append_pair(k, v);
+            }
+        }
+    }
+    url.query().unwrap_or_default().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +146,18 @@ mod tests {
         assert_eq!(percent(300, 200), 100);
         assert_eq!(percent(1, 0), 0);
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn query_strings_leave_blank_filters_out_and_encode_the_rest() {
+        assert_eq!(
+            query_string([
+                ("user", Some("3")),
+                ("q", Some(" a&b ")),
+                ("to", Some("")),
+                ("from", None)
+            ]),
+            "user=3&q=a%26b"
+        );
     }
 }

@@ -113,22 +113,16 @@ impl HistoryQuery {
 
     /// The query string of these filters (without the cursor), for links.
     pub fn to_query(&self) -> String {
-        let mut url = reqwest::Url::parse("http://x/").expect("static");
-        {
-            let mut pairs = url.query_pairs_mut();
-            let mut put = |k: &str, v: Option<String>| {
-                if let Some(v) = v.filter(|v| !v.is_empty()) {
-                    pairs.append_pair(k, &v);
-                }
-            };
-            put("user", self.user.map(|v| v.to_string()));
-            put("server_id", self.server_id.map(|v| v.to_string()));
-            put("media_type", self.media_type.clone());
-            put("from", self.from.clone());
-            put("to", self.to.clone());
-            put("q", self.q.clone());
-        }
-        url.query().unwrap_or_default().to_owned()
+        let (user, server) =
+            (self.user.map(|v| v.to_string()), self.server_id.map(|v| v.to_string()));
+        format::query_string([
+            ("user", user.as_deref()),
+            ("server_id", server.as_deref()),
+            ("media_type", self.media_type.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+            ("q", self.q.as_deref()),
+        ])
     }
 }
 

@@ -118,25 +118,16 @@ impl ViolationQuery {
 
     /// The query string of these filters (without the cursor), for links.
     pub fn to_query(&self) -> String {
-        let mut url = reqwest::Url::parse("http://x/").expect("static");
-        {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in [
-                ("status", &self.status),
-                ("severity", &self.severity),
-                ("rule", &self.rule),
-                ("user", &self.user),
-                ("server_id", &self.server_id),
-                ("session", &self.session),
-                ("from", &self.from),
-                ("to", &self.to),
-            ] {
-                if let Some(v) = given(v.as_ref()) {
-                    pairs.append_pair(k, v);
-                }
-            }
-        }
-        url.query().unwrap_or_default().to_owned()
+        format::query_string([
+            ("status", self.status.as_deref()),
+            ("severity", self.severity.as_deref()),
+            ("rule", self.rule.as_deref()),
+            ("user", self.user.as_deref()),
+            ("server_id", self.server_id.as_deref()),
+            ("session", self.session.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+        ])
     }
 
     fn is(raw: Option<&String>, value: &str) -> bool {
