@@ -6,6 +6,8 @@
 //! points, so a map of Europe is not stretched sideways. Points on both sides of the
 //! antimeridian (Tokyo and Los Angeles) are drawn across the Pacific, not across the world.
 
+use super::round1;
+
 /// Degrees of latitude and longitude: `(lat, lon)`, as `geo::haversine_km` takes them.
 pub type LatLon = (f64, f64);
 
@@ -221,10 +223,6 @@ fn window_cut(lons: &[f64]) -> Option<f64> {
         }
     }
     widest.1
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 /// Whole degrees print without a fraction ("30", not "30.0").

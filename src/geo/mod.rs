@@ -54,6 +54,11 @@ impl Geo {
 /// Mean Earth radius used by every peer (km).
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
+/// `x` to one decimal: distances and map coordinates are shown and stored that way.
+pub fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
 /// Great-circle distance between two points in degrees, in kilometres.
 pub fn haversine_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Condition, Field, Kind, Op, Rule, Threshold};
-use crate::geo::{Geo, haversine_km};
+use crate::geo::{Geo, haversine_km, round1};
 use crate::media::model::{Decision, MediaType, resolution_rank};
 use crate::poller::tracker::Ms;
 
@@ -86,7 +86,7 @@ impl PlayFacts {
             device: self.player.clone().unwrap_or_else(|| self.device_id.clone()),
             started_at: self.started_at,
             stopped_at: self.stopped_at,
-            distance_km: distance_km.map(|d| (d * 10.0).round() / 10.0),
+            distance_km: distance_km.map(round1),
         }
     }
 }
@@ -649,10 +649,6 @@ fn distance(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
             note: Some("no other located live session".to_owned()),
         },
     }
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 fn travel(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {

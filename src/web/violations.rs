@@ -19,6 +19,7 @@ use crate::db::trust::TrustEvent;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::geo::map::{Frame, GridLine, LatLon};
+use crate::geo::round1;
 use crate::rules::eval::{
     Actual, ConditionEvidence, Related, Verdict, format_number, threshold_text,
 };
@@ -520,10 +521,6 @@ pub fn osm_url((lat, lon): LatLon) -> String {
 /// "7702 km", "12.5 km".
 pub fn km_text(km: f64) -> String {
     if km >= 100.0 { format!("{km:.0} km") } else { format!("{km:.1} km") }
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 /// The places of the evidence, numbered, and the map that draws the located ones.
