@@ -585,3 +585,30 @@ async fn the_poller_notifies_starts_stops_new_devices_and_outages() {
     );
     assert!(got[4].1.contains("Sim Plex has not answered 3 polls"), "{}", got[4].1);
 }
+
+/// A poll already on its way when a stream is stopped still lists it: that answer must not
+/// bring the stream back as a new play.
+#[rocket::async_test]
+async fn a_stream_stopped_while_a_poll_is_in_flight_does_not_come_back() {
+    let env = TestEnv::new().await;
+    let mut sim = Sim::start(&env, three_servers()).await;
+    let key = sim.with(|w| w.start(PLEX, "alice", &tv(), ip("81.2.69.142"), false, &film()));
+    sim.run(&env, 40, 5).await;
+    let live = sessions(&env).await;
+    assert_eq!(live.len(), 1);
+    let before = sim.with(|w| w.play(&key).unwrap().clone());
+
+    let reply = env
+        .post_json(&format!("/api/v1/sessions/{}/terminate", live[0]["id"]), &serde_json::json!({}))
+        .await;
+    assert_eq!(reply.status, Status::Ok, "{}", reply.body);
+    // The answer of the next poll was taken before the stop reached the server.
+    sim.with(|w| w.plays.push(before));
+    sim.tick(&env, 5).await;
+    assert!(sessions(&env).await.is_empty(), "the stopped stream is not tracked again");
+    assert_eq!(
+        count_rows(&env, "SELECT count(*) FROM plays").await,
+        1,
+        "no second play for the stale answer"
+    );
+}
