@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod geo;
+pub mod jobs;
 pub mod keys;
 pub mod media;
 pub mod notify;
@@ -66,6 +67,7 @@ pub struct App {
     pub geo: Arc<geo::GeoIp>,
     pub geo_updater: Arc<geo::download::Updater>,
     pub rules: Arc<rules::engine::Engine>,
+    pub jobs: jobs::Jobs,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -88,6 +90,7 @@ pub fn prepare_for_tests(config: Config) -> Result<App, StartupError> {
 fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, StartupError> {
     let db = Db::open(&config.database_path()).map_err(|e| StartupError(e.to_string()))?;
     let secrets = SecretBox::new(&keys.encryption);
+    let db_for_jobs = db.clone();
     let registry = Arc::new(Registry::new(secrets.clone()));
     let hub = Arc::new(LiveHub::new());
     let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
@@ -138,6 +141,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         geo,
         geo_updater,
         rules,
+        jobs: jobs::Jobs::new(db_for_jobs),
         background,
     })
 }
@@ -168,6 +172,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         geo_updater,
         rules,
         notifier,
+        jobs,
         background,
     } = app;
     let limits = Limits::default()
@@ -207,6 +212,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(geo)
         .manage(Arc::clone(&geo_updater))
         .manage(Arc::clone(&rules))
+        .manage(jobs.clone())
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -224,6 +230,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
         }))
         .attach(AdHoc::on_liftoff("Start the rules worker", move |rocket| {
             Box::pin(async move {
+                if let Err(e) = jobs.recover().await {
+                    tracing::warn!(error = %e, "cannot mark the jobs the last run left unfinished");
+                }
                 let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
                 tasks.spawn("rules", move |stop| rules.run(stop));
                 if background {

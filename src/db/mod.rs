@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod geo;
 pub mod households;
+pub mod jobs;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
@@ -202,6 +203,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         geo::STATEMENTS,
         households::STATEMENTS,
         trust::STATEMENTS,
+        jobs::STATEMENTS,
     ]
     .concat()
     .into_iter()

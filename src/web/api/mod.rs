@@ -4,6 +4,7 @@
 
 pub mod geoip;
 pub mod history;
+pub mod jobs;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -53,6 +54,9 @@ pub fn routes() -> Vec<Route> {
         geoip::overrides,
         geoip::create_override,
         geoip::delete_override,
+        jobs::list,
+        jobs::get,
+        jobs::cancel,
     ]
 }
 
