@@ -101,7 +101,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         .read_blocking(db::geo::list)
         .map_err(|e| StartupError(format!("cannot read the GeoIP overrides: {e}")))?;
     geo.set_overrides(overrides);
-    let queue = Arc::new(rules::engine::Queue::new());
+    let handoff = Arc::new(poller::handoff::Handoff::new());
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
@@ -111,7 +111,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         config.confirm_window,
         inbox,
         Arc::clone(&geo),
-        Arc::clone(&queue),
+        Arc::clone(&handoff),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
@@ -119,7 +119,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let rules = Arc::new(rules::engine::Engine::new(
         db.clone(),
         Arc::clone(&control),
-        queue,
+        handoff,
         notifier.clone(),
         confirm_ms,
     ));

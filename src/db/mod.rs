@@ -17,6 +17,7 @@ pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
 pub mod rules;
+pub mod scheduled_actions;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -204,6 +205,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        scheduled_actions::STATEMENTS,
     ]
     .concat()
     .into_iter()
