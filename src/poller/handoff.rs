@@ -92,6 +92,8 @@ impl Work {
 #[derive(Default)]
 pub struct Handoff {
     slot: Mutex<Option<Work>>,
+    /// Failed triggers waiting for the next tick.
+    retries: Mutex<Vec<Trigger>>,
     /// Hand-offs not yet finished by the engine: the one in the slot and the one it works on.
     outstanding: AtomicUsize,
     ready: tokio::sync::Notify,
@@ -105,7 +107,13 @@ impl Handoff {
 
     /// Hands a tick's work over; never waits. A tick without triggers still carries the
     /// clock, so the engine can run what was due (a delayed terminate) on the poller's time.
-    pub fn submit(&self, work: Work) {
+    pub fn submit(&self, mut work: Work) {
+        let retries =
+            std::mem::take(&mut *self.retries.lock().unwrap_or_else(PoisonError::into_inner));
+        if !retries.is_empty() {
+            let new = std::mem::take(&mut work.triggers);
+            work.add_triggers(retries.into_iter().chain(new));
+        }
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         match slot.as_mut() {
             Some(waiting) => waiting.merge(work),
@@ -118,17 +126,10 @@ impl Handoff {
         self.ready.notify_one();
     }
 
-    /// Puts triggers that failed back for the next round (merged with the next tick's
-    /// work), without waking the engine now: it tries again when the poller next hands over.
-    pub fn retry(&self, triggers: Vec<Trigger>, now: Ms, view: Arc<LiveView>) {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        match slot.as_mut() {
-            Some(waiting) => waiting.add_triggers(triggers),
-            None => {
-                self.outstanding.fetch_add(1, Ordering::SeqCst);
-                *slot = Some(Work::new(triggers, now, view));
-            }
-        }
+    /// Puts triggers that failed back for the next round: they join the next tick's work,
+    /// without waking the engine now (nor counting as outstanding until then).
+    pub fn retry(&self, triggers: Vec<Trigger>) {
+        self.retries.lock().unwrap_or_else(PoisonError::into_inner).extend(triggers);
     }
 
     /// Waits for work; the engine calls [`Handoff::done`] when it has finished it.
@@ -202,10 +203,11 @@ mod tests {
     #[tokio::test]
     async fn a_retry_waits_for_the_next_tick() {
         let handoff = Handoff::new();
-        handoff.retry(vec![session(3, Why::Quality)], 1_000, view(1_000));
-        handoff.submit(Work::new(Vec::new(), 6_000, view(6_000)));
+        handoff.retry(vec![session(3, Why::Quality)]);
+        handoff.settled().await; // nothing outstanding until the next tick brings it
+        handoff.submit(Work::new(vec![session(4, Why::Pause)], 6_000, view(6_000)));
         let work = handoff.take().await;
-        assert_eq!(work.triggers, [session(3, Why::Quality)]);
+        assert_eq!(work.triggers, [session(3, Why::Quality), session(4, Why::Pause)]);
         assert_eq!(work.now, 6_000);
         handoff.done();
         handoff.settled().await;

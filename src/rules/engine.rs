@@ -93,9 +93,8 @@ struct SweepClock {
     hourly_at: Ms,
 }
 
-/// A trigger that failed (the database refused a write) is tried again on the next
-/// hand-offs, at most this many times in all.
-const MAX_ATTEMPTS: u32 = 3;
+/// A failing trigger is logged at its first failure and then every this many.
+const LOG_EVERY_ATTEMPTS: u32 = 60;
 /// Due actions run per round.
 const DUE_BATCH: u32 = 50;
 
@@ -109,7 +108,7 @@ pub struct Engine {
     clock: Mutex<SweepClock>,
     /// When the earliest pending action is due; 0: look (at start, leftovers of a crash).
     next_due_at: AtomicI64,
-    /// Failed attempts per trigger, until it succeeds or is given up.
+    /// Failed attempts per trigger, until it succeeds or is given up (for the log).
     attempts: Mutex<HashMap<Trigger, u32>>,
 }
 
@@ -213,7 +212,12 @@ impl Engine {
                     self.attempts().remove(trigger);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, ?trigger, "evaluating rules failed");
+                    let mut attempts = self.attempts();
+                    let n = attempts.entry(*trigger).or_insert(0);
+                    *n += 1;
+                    if *n % LOG_EVERY_ATTEMPTS == 1 {
+                        tracing::warn!(error = %e, ?trigger, attempts = *n, "evaluating rules failed; trying again next tick");
+                    }
                     failed.push(*trigger);
                 }
             }
@@ -224,29 +228,27 @@ impl Engine {
         }
     }
 
-    /// Hands `failed` back, except the triggers that have failed too often.
+    /// Hands `failed` back for the next round. A session's trigger is tried again while the
+    /// session is live (a full disk may last minutes; the violation must not be lost to
+    /// it); a failed sweep is not, the next one comes within a minute.
     fn retry(&self, work: &Work, failed: Vec<Trigger>) {
         let mut attempts = self.attempts();
         let again: Vec<Trigger> = failed
             .into_iter()
             .filter(|trigger| {
-                let n = attempts.entry(*trigger).or_insert(0);
-                *n += 1;
-                if *n >= MAX_ATTEMPTS {
-                    tracing::error!(
-                        ?trigger,
-                        attempts = *n,
-                        "giving up on evaluating rules for this trigger"
-                    );
+                let live = match trigger {
+                    Trigger::Session { play_id, .. } => work.view.session(*play_id).is_some(),
+                    Trigger::Sweep => false,
+                };
+                if !live {
                     attempts.remove(trigger);
-                    return false;
                 }
-                true
+                live
             })
             .collect();
         drop(attempts);
         if !again.is_empty() {
-            self.handoff.retry(again, work.now, Arc::clone(&work.view));
+            self.handoff.retry(again);
         }
     }
 
