@@ -3,6 +3,7 @@
 //! the poller's clock, and the hourly sweep does its work.
 
 #[path = "notify/capture.rs"]
+#[allow(dead_code, reason = "the notify tests use the rest of the capture server")]
 mod capture;
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use capture::Capture;
 use common::TestEnv;
-use common::sim::{JELLYFIN, Sim, ep, film, three_servers};
+use common::sim::{JELLYFIN, Sim, film, three_servers};
 use rocket::http::Status;
 use serde_json::{Value, json};
 use streamwarden::sim::Action;
@@ -170,7 +171,7 @@ async fn an_alert_stored_before_a_crash_is_delivered_once_after_the_restart() {
     let env = TestEnv::in_dir(dir.path()).await;
     env.control().registry.changed();
     // The retry is due within the first backoff; the worker finds it after the restart.
-    let delivered = ntfy.wait_for(1, Duration::from_secs(60)).await;
+    let delivered = ntfy.wait_for(1, Duration::from_mins(1)).await;
     assert!(delivered[0].json()["title"].as_str().unwrap().contains("alice"));
     sim.run(&env, 30, 5).await;
     env.rules_settled().await;

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use streamwarden::notify::{Event, EventKind, Notifier};
+use streamwarden::notify::Notifier;
 use streamwarden::sim::world::device;
 
 use crate::capture::Capture;
