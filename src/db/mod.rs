@@ -20,6 +20,7 @@ pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -210,6 +211,7 @@ pub(crate) fn all_statements() -> Vec<String> {
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
 }
