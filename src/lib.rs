@@ -19,6 +19,7 @@ pub mod poller;
 pub mod rules;
 pub mod servers;
 pub mod sim;
+pub mod stats;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;
@@ -68,6 +69,7 @@ pub struct App {
     pub geo_updater: Arc<geo::download::Updater>,
     pub rules: Arc<rules::engine::Engine>,
     pub jobs: jobs::Jobs,
+    pub stats: stats::StatsService,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -129,6 +131,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         secrets.clone(),
         config.maxmind_license_key.as_ref().map(|k| k.expose().to_owned()),
     ));
+    let stats = stats::StatsService::new(db.clone(), stats::Calendar::system());
     Ok(App {
         config,
         keys,
@@ -142,6 +145,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         geo_updater,
         rules,
         jobs: jobs::Jobs::new(db_for_jobs),
+        stats,
         background,
     })
 }
@@ -173,6 +177,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         rules,
         notifier,
         jobs,
+        stats,
         background,
     } = app;
     let limits = Limits::default()
@@ -213,6 +218,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&geo_updater))
         .manage(Arc::clone(&rules))
         .manage(jobs.clone())
+        .manage(stats.clone())
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -249,6 +255,14 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
                 tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {
+            Box::pin(async move {
+                if background {
+                    let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                    tasks.spawn("statistics", move |stop| stats.run(stop));
+                }
             })
         }))
         .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {

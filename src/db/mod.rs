@@ -21,6 +21,7 @@ pub mod scheduled_actions;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -212,6 +213,7 @@ pub(crate) fn all_statements() -> Vec<String> {
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
 }
