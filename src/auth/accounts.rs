@@ -162,6 +162,33 @@ pub async fn demo_admin(db: &Db, auth: &Auth, ip: Option<IpAddr>) -> AppResult<A
     Ok(user)
 }
 
+/// The rate-limit keys of a password attempt on `username` from `ip`. A username longer
+/// than any account's is cut: it names no account, and must not grow the limiter's memory.
+fn attempt_keys(username: &str, ip: Option<&str>) -> (String, Option<String>) {
+    let name: String = username.trim().to_lowercase().chars().take(MAX_USERNAME + 1).collect();
+    (format!("account:{name}"), ip.map(|ip| format!("ip:{ip}")))
+}
+
+/// Counts a password attempt against the account and the client address before the slow
+/// hash, or refuses it while either is at its limit.
+fn reserve_attempt(
+    auth: &Auth,
+    account_key: &str,
+    ip_key: Option<&str>,
+) -> AppResult<limiter::Reservation> {
+    let mut keys = vec![(account_key, PER_ACCOUNT)];
+    if let Some(key) = ip_key {
+        keys.push((key, PER_IP));
+    }
+    auth.limiter.reserve(&keys).map_err(|wait| AppError::TooManyRequests {
+        message: format!(
+            "Too many failed sign-ins. Wait {} before trying again.",
+            limiter::human(wait)
+        ),
+        retry_after: wait.as_secs().max(1),
+    })
+}
+
 /// Checks a username and password, with rate limiting per account and per client address.
 /// Failures are audited; the message never tells whether the account exists.
 pub async fn password_sign_in(
@@ -172,27 +199,23 @@ pub async fn password_sign_in(
     ip: Option<IpAddr>,
 ) -> AppResult<AuthUser> {
     let username = username.trim().to_owned();
-    let account_key = format!("account:{}", username.to_lowercase());
-    let ip_key = ip.map(|ip| format!("ip:{ip}"));
-    let limited = |wait| AppError::TooManyRequests {
-        message: format!(
-            "Too many failed sign-ins. Wait {} before trying again.",
-            limiter::human(wait)
-        ),
-        retry_after: std::time::Duration::as_secs(&wait).max(1),
-    };
-    if let Some(key) = &ip_key {
-        auth.limiter.check(key, PER_IP).map_err(limited)?;
-    }
-    auth.limiter.check(&account_key, PER_ACCOUNT).map_err(limited)?;
+    let (account_key, ip_key) = attempt_keys(&username, ip.map(|ip| ip.to_string()).as_deref());
+    // Counted before the hash: parallel guesses cannot all pass a check made before any
+    // of them has failed.
+    let attempt = reserve_attempt(auth, &account_key, ip_key.as_deref())?;
 
     let lookup_name = username.clone();
-    let account = db.read(move |c| rows::by_username(c, &lookup_name)).await?;
+    let account = if username.chars().count() > MAX_USERNAME {
+        None
+    } else {
+        db.read(move |c| rows::by_username(c, &lookup_name)).await?
+    };
     let hash = account.as_ref().filter(|a| !a.disabled).and_then(|a| a.password_hash.clone());
     let ok = auth.hashing.verify(password_text, hash).await?;
     let actor = Actor::new(format!("user:{username}"), ip);
     match account {
         Some(account) if ok => {
+            auth.limiter.succeeded(attempt);
             auth.limiter.clear(&account_key);
             let id = account.id;
             db.write(move |c| {
@@ -209,10 +232,7 @@ pub async fn password_sign_in(
             Ok(user_of(&account))
         }
         account => {
-            auth.limiter.fail(&account_key);
-            if let Some(key) = &ip_key {
-                auth.limiter.fail(key);
-            }
+            attempt.failed();
             let reason = match &account {
                 None => "unknown account",
                 Some(a) if a.disabled => "account disabled",
@@ -445,10 +465,28 @@ pub async fn change_own_password(
 ) -> AppResult<()> {
     let id = user.id;
     let account = db.read(move |c| existing(c, id)).await?;
-    if account.password_hash.is_some()
-        && !auth.hashing.verify(current, account.password_hash.clone()).await?
-    {
-        return Err(AppError::validation("current", "This is not your current password."));
+    if account.password_hash.is_some() {
+        // The current password is a guess like a sign-in's: limited the same way, against
+        // the same budget of the account, so a stolen session cannot try faster.
+        let (account_key, ip_key) = attempt_keys(&account.username, actor.ip.as_deref());
+        let attempt = reserve_attempt(auth, &account_key, ip_key.as_deref())?;
+        if !auth.hashing.verify(current, account.password_hash.clone()).await? {
+            attempt.failed();
+            let username = account.username.clone();
+            db.write(move |c| {
+                audit(
+                    c,
+                    &actor,
+                    "account.password_change_failed",
+                    Some(&format!("account:{id}")),
+                    Some(json!({"username": username, "reason": "wrong current password"})),
+                )
+            })
+            .await?;
+            return Err(AppError::validation("current", "This is not your current password."));
+        }
+        auth.limiter.succeeded(attempt);
+        auth.limiter.clear(&account_key);
     }
     password::validate("password", new, &account.username)?;
     if new != confirm {

@@ -94,7 +94,8 @@ pub fn encode(s: &str) -> String {
 }
 
 /// A `next` parameter we may redirect to: a path on this site under the base path, never
-/// another host (`//evil.example`, `/\evil`), else the home page.
+/// another host (`//evil.example`, `/\evil`), and a valid URI (`/ /x` is not one, and a
+/// redirect to it would fail), else the home page.
 pub fn safe_next(config: &Config, next: Option<&str>) -> String {
     let home = config.path("/");
     let Some(next) = next.filter(|n| !n.is_empty()) else { return home };
@@ -105,7 +106,8 @@ pub fn safe_next(config: &Config, next: Option<&str>) -> String {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.contains('\\')
-        && !next.chars().any(char::is_control);
+        && !next.chars().any(char::is_control)
+        && rocket::http::uri::Origin::parse(next).is_ok();
     if local && base_ok { next.to_owned() } else { home }
 }
 
@@ -117,8 +119,15 @@ mod tests {
     fn next_stays_on_this_site() {
         let mut config = Config::for_tests(std::path::Path::new("/tmp"));
         assert_eq!(safe_next(&config, Some("/history?user=3")), "/history?user=3");
-        for evil in ["//evil.example", "https://evil.example/", "/\\evil.example", "evil", "/a\nb"]
-        {
+        for evil in [
+            "//evil.example",
+            "https://evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "/ /evil",
+            "/a b",
+        ] {
             assert_eq!(safe_next(&config, Some(evil)), "/", "{evil:?}");
         }
         assert_eq!(safe_next(&config, None), "/");

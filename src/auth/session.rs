@@ -101,6 +101,46 @@ pub async fn find(db: &Db, token: &str) -> AppResult<Option<Current>> {
     }))
 }
 
+/// The signed-in session of a request, to be checked again later: a response that outlives
+/// its request (a server-sent events stream) must stop once the session is signed out,
+/// expires, or its account is disabled or changes role or media user.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    token: String,
+    /// The user as the request was authorized.
+    pub user: AuthUser,
+}
+
+impl Watch {
+    /// True while the session lives and its account is the same as when the request began.
+    pub async fn still_valid(&self, db: &Db) -> bool {
+        match find(db, &self.token).await {
+            Ok(Some(current)) => current.user == self.user,
+            Ok(None) => false,
+            Err(e) => {
+                // A database that cannot answer cannot vouch for the session either.
+                tracing::warn!(error = %e, "cannot check a session again; ending its stream");
+                false
+            }
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Watch {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, ()> {
+        let token = req.cookies().get(SESSION_COOKIE).map(|c| c.value().to_owned());
+        match (resolve(req).await, token) {
+            (Some(current), Some(token)) => {
+                rocket::request::Outcome::Success(Watch { token, user: current.user.clone() })
+            }
+            _ => super::refuse(req, rocket::http::Status::Unauthorized, super::SIGN_IN),
+        }
+    }
+}
+
 /// A new session's secrets, as handed to the browser.
 #[derive(Debug, Clone)]
 pub struct Started {

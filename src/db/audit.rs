@@ -40,17 +40,64 @@ pub struct Entry {
     pub ip: Option<String>,
 }
 
+/// Longest actor, action, target and address stored (characters). Whoever signs in may type
+/// any username, and a failed sign-in is audited with it: the log must not store what the
+/// request carried whole.
+pub const MAX_NAME: usize = 128;
+/// Longest text inside `details` (characters), and longest `details` as a whole (bytes).
+pub const MAX_DETAIL_TEXT: usize = 512;
+pub const MAX_DETAILS: usize = 8 * 1024;
+
 pub fn record(conn: &Connection, entry: &NewEntry<'_>) -> AppResult<()> {
-    let details = entry.details.as_ref().map(serde_json::Value::to_string);
+    let details = entry.details.clone().map(|mut d| {
+        cut_strings(&mut d);
+        let text = d.to_string();
+        if text.len() > MAX_DETAILS {
+            serde_json::json!({"truncated": true, "bytes": text.len()}).to_string()
+        } else {
+            text
+        }
+    });
     conn.prepare_cached(INSERT)?.execute(params![
         super::now_ms(),
-        entry.actor,
-        entry.action,
-        entry.target,
+        cut(entry.actor, MAX_NAME),
+        cut(entry.action, MAX_NAME),
+        entry.target.map(|t| cut(t, MAX_NAME)),
         details,
-        entry.ip
+        entry.ip.map(|ip| cut(ip, MAX_NAME)),
     ])?;
     Ok(())
+}
+
+/// `text`, or its first `max` characters followed by `…`.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
+/// Cuts every string in a JSON value (keys included) to [`MAX_DETAIL_TEXT`].
+fn cut_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(short) = cut(s, MAX_DETAIL_TEXT) {
+                *s = short;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(cut_strings),
+        serde_json::Value::Object(map) => {
+            let long_key = map.keys().any(|k| k.chars().count() > MAX_DETAIL_TEXT);
+            if long_key {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (cut(&k, MAX_DETAIL_TEXT).into_owned(), v))
+                    .collect();
+            }
+            map.values_mut().for_each(cut_strings);
+        }
+        _ => {}
+    }
 }
 
 /// Newest first; `before` is the id of the last entry of the previous page.
@@ -114,5 +161,36 @@ mod tests {
         let of_3 = of_target(&conn, &["server.create", "server.delete"], "server:3").unwrap();
         assert_eq!(of_3.iter().map(|e| e.id).collect::<Vec<_>>(), [first[1].id]);
         assert!(of_target(&conn, &["server.delete"], "server:3").unwrap().is_empty());
+    }
+
+    #[test]
+    fn entries_are_stored_within_their_caps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("a.db")).unwrap();
+        crate::db::migrations::apply(&mut conn).unwrap();
+        let huge = "é".repeat(200_000);
+        let actor = format!("user:{huge}");
+        record(
+            &conn,
+            &NewEntry {
+                actor: &actor,
+                action: "login.failed",
+                target: Some(&huge),
+                details: Some(
+                    serde_json::json!({"username": huge, "list": [huge.clone()], huge.clone(): 1}),
+                ),
+                ip: Some("192.0.2.1"),
+            },
+        )
+        .unwrap();
+        let e = recent(&conn, None, 1).unwrap().remove(0);
+        assert_eq!(e.actor.chars().count(), MAX_NAME + 1, "cut, with a mark");
+        assert!(e.actor.starts_with("user:éé") && e.actor.ends_with('…'));
+        assert_eq!(e.target.unwrap().chars().count(), MAX_NAME + 1);
+        let details = e.details.unwrap();
+        assert!(details.len() <= MAX_DETAILS, "{} bytes", details.len());
+        let v: serde_json::Value = serde_json::from_str(&details).unwrap();
+        assert_eq!(v["username"].as_str().unwrap().chars().count(), MAX_DETAIL_TEXT + 1);
+        assert_eq!(e.ip.as_deref(), Some("192.0.2.1"));
     }
 }

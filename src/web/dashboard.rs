@@ -203,22 +203,33 @@ pub fn index(
     render(&DashboardPage { layout: layout.nav("dashboard"), live, has_servers, no_geoip })
 }
 
+/// How often an idle stream checks that its session still holds (besides before each event).
+const RECHECK_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Server-sent events for the dashboard: the live region, re-rendered whenever the poller
-/// publishes a change. Ends at shutdown so it never holds the server up.
+/// publishes a change. The session is checked again before every event (and every
+/// [`RECHECK_IDLE`]): signing out, disabling the account or changing its role ends the
+/// stream. Ends at shutdown so it never holds the server up.
 #[rocket::get("/events/dashboard")]
 pub fn events(
     viewer: Viewer,
+    watch: crate::auth::session::Watch,
     layout: Layout,
     control: &State<Arc<Control>>,
+    db: &State<crate::db::Db>,
     mut shutdown: Shutdown,
 ) -> crate::web::Sse<EventStream![Event + 'static]> {
     let mut updates = control.hub.subscribe();
     let scope = viewer.0.scope();
     let is_admin = viewer.0.is_admin();
     let base = layout.base;
+    let db = db.inner().clone();
     crate::web::Sse(EventStream! {
         let mut last = String::new();
         loop {
+            if !watch.still_valid(&db).await {
+                break;
+            }
             let view = updates.borrow_and_update().clone();
             let html = LiveFragment { live: live_data(&view, scope, &base, is_admin) }.render();
             match html {
@@ -231,6 +242,7 @@ pub fn events(
             }
             tokio::select! {
                 changed = updates.changed() => if changed.is_err() { break },
+                () = tokio::time::sleep(RECHECK_IDLE) => {}
                 () = &mut shutdown => break,
             }
         }

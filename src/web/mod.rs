@@ -220,6 +220,12 @@ fn default_catcher(status: Status, _req: &Request<'_>) -> AppError {
         403 => AppError::Forbidden("You are not allowed to do this.".to_owned()),
         404 => AppError::not_found("page"),
         413 => AppError::validation("body", "the upload is too large"),
+        415 => AppError::validation(
+            "body",
+            "send the form as application/x-www-form-urlencoded (or JSON to the API)",
+        ),
+        // Any other refusal of the request is the client's, never a server error.
+        400..=499 => AppError::validation("request", format!("the request was refused ({status})")),
         _ => AppError::internal(format!("unhandled status {status}"), status.to_string()),
     }
 }
