@@ -2,6 +2,9 @@
 //! unlucky operator would: parallel password guesses, unknown accounts, streams that outlive
 //! their session, malformed requests, oversized input.
 
+#[path = "notify/capture.rs"]
+#[allow(dead_code, reason = "the notify tests use the rest of the capture server")]
+mod capture;
 mod common;
 
 use std::time::Duration;
@@ -12,6 +15,7 @@ use rocket::http::{ContentType, Cookie, Status};
 use rocket::local::asynchronous::LocalResponse;
 use streamwarden::auth::session::{CSRF_COOKIE, SESSION_COOKIE};
 use streamwarden::auth::{Auth, Role, accounts};
+use streamwarden::media::{self, Connection, MediaError, ServerKind};
 use streamwarden::poller::live::LiveView;
 
 /// The argon2 verifications the instance ran so far.
@@ -266,7 +270,7 @@ async fn an_open_event_stream_ends_with_its_session() {
             .cookie(Cookie::new(SESSION_COOKIE, session.token.clone()))
             .dispatch()
     };
-    let mut streams = vec![
+    let mut streams = [
         open(&signed_out).await,
         open(&disabled).await,
         open(&demoted).await,
@@ -301,4 +305,115 @@ async fn an_open_event_stream_ends_with_its_session() {
             assert_eq!(events(seen), 1, "stream {i} sent nothing after its session changed");
         }
     }
+}
+
+/// A valid, empty session list of `kind`.
+fn no_sessions(kind: ServerKind) -> capture::Reply {
+    match kind {
+        ServerKind::Plex => capture::Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/xml".into())],
+            body: r#"<MediaContainer size="0"/>"#.into(),
+        },
+        _ => capture::Reply::json(200, &serde_json::json!([])),
+    }
+}
+
+fn sessions_path(kind: ServerKind) -> &'static str {
+    if kind == ServerKind::Plex { "/status/sessions" } else { "/Sessions" }
+}
+
+fn token_of(kind: ServerKind, request: &capture::Request) -> Option<String> {
+    match kind {
+        ServerKind::Plex => request.header("X-Plex-Token").map(str::to_owned),
+        ServerKind::Emby => request.header("X-Emby-Token").map(str::to_owned),
+        ServerKind::Jellyfin => request.header("Authorization").map(str::to_owned),
+    }
+}
+
+#[rocket::async_test]
+async fn media_tokens_never_follow_a_redirect_to_another_address() {
+    const TOKEN: &str = "media-token-0123456789";
+    for kind in [ServerKind::Plex, ServerKind::Jellyfin, ServerKind::Emby] {
+        let server = capture::Capture::start().await;
+        let elsewhere = capture::Capture::start().await;
+        let connection =
+            Connection { kind, url: server.url(), token: TOKEN.into(), verify_tls: true };
+        let client = media::connect(&connection).unwrap();
+
+        // Another port on the same host, and another host name for the same port: both are
+        // other addresses.
+        let targets = [
+            format!("{}{}", elsewhere.url(), sessions_path(kind)),
+            format!("http://localhost:{}{}", server.port, sessions_path(kind)),
+        ];
+        for target in &targets {
+            let before = server.requests().len();
+            server.next(capture::Reply::status(302).header("Location", target));
+            let e = client.sessions().await.unwrap_err();
+            assert!(
+                matches!(&e, MediaError::Refused(m) if m.contains("redirected to") && m.contains("does not send the token")),
+                "{kind:?} → {target}: {e}"
+            );
+            assert!(!e.to_string().contains(TOKEN));
+            assert_eq!(
+                server.requests().len(),
+                before + 1,
+                "{kind:?}: the redirect was not followed to {target}"
+            );
+        }
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{kind:?}: the other address saw no request, so no token"
+        );
+
+        // A redirect on the same server is followed, token and all.
+        let before = server.requests().len();
+        server.next(
+            capture::Reply::status(307)
+                .header("Location", &format!("{}?again=1", sessions_path(kind))),
+        );
+        server.next(no_sessions(kind));
+        assert!(client.sessions().await.unwrap().is_empty(), "{kind:?}");
+        let seen = server.requests();
+        assert_eq!(seen.len(), before + 2);
+        assert!(seen[before + 1].target.ends_with("?again=1"));
+        assert!(token_of(kind, &seen[before + 1]).is_some_and(|t| t.contains(TOKEN)), "{kind:?}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_hollow_plex_answer_is_a_failed_poll_not_the_end_of_every_stream() {
+    use common::sim::{PLEX, Sim, film, three_servers, tv};
+    let env = TestEnv::new().await;
+    let mut sim = Sim::start(&env, three_servers()).await;
+    sim.with(|w| w.start(PLEX, "alice", &tv(), "81.2.69.142".parse().unwrap(), false, &film()));
+    sim.run(&env, 60, 5).await;
+    let live = env.get("/api/v1/sessions").await.json();
+    let id = live[0]["id"].clone();
+    assert!(id.is_i64(), "{live}");
+
+    // Plex answers `<MediaContainer size="1"/>` for a while.
+    sim.with(|w| w.servers[PLEX].hollow_listing = true);
+    let failed: usize = {
+        let mut failed = 0;
+        for _ in 0..6 {
+            failed += sim.tick(&env, 5).await.failed;
+        }
+        failed
+    };
+    assert!(failed >= 2, "the hollow answers are failed polls ({failed})");
+    let live = env.get("/api/v1/sessions").await.json();
+    assert_eq!(live.as_array().unwrap().len(), 1, "the stream is held, not stopped: {live}");
+    let servers = env.get("/api/v1/servers").await.json();
+    let plex = servers.as_array().unwrap().iter().find(|s| s["name"] == "Sim Plex").unwrap();
+    let error = plex["health"]["last_error"].as_str().unwrap();
+    assert!(error.contains("holds 1 entries but lists 0"), "{error}");
+
+    sim.with(|w| w.servers[PLEX].hollow_listing = false);
+    sim.run(&env, 10, 5).await;
+    let live = env.get("/api/v1/sessions").await.json();
+    assert_eq!(live[0]["id"], id, "the same play goes on, none was closed and reopened");
+    let history = env.get("/api/v1/history").await.json();
+    assert!(history["items"].as_array().unwrap().is_empty(), "no play ended: {history}");
 }

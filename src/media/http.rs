@@ -41,7 +41,7 @@ impl Http {
             .user_agent(concat!("Streamwarden/", env!("CARGO_PKG_VERSION")))
             // Self-signed certificates are common on LAN media servers; the user opts in.
             .danger_accept_invalid_certs(!verify_tls)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|e| MediaError::Unreachable(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self { client, base })
@@ -108,6 +108,40 @@ impl Http {
     }
 }
 
+/// Redirects followed within one request.
+const MAX_REDIRECTS: usize = 3;
+
+/// Follows a redirect only to the scheme, host and port of the server's URL. Every request
+/// carries the token (`X-Plex-Token`, `X-Emby-Token`, `Authorization`) in its headers, and a
+/// redirect elsewhere would hand it to an address the user never entered (reqwest strips only
+/// the standard credential headers on a cross-host redirect, not these).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else { return attempt.follow() };
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        if first.origin() == attempt.url().origin() {
+            attempt.follow()
+        } else {
+            let to = CrossOriginRedirect(attempt.url().origin().ascii_serialization());
+            attempt.error(to)
+        }
+    })
+}
+
+/// A redirect to another address, refused (the origin only: a path could hold a secret).
+#[derive(Debug)]
+struct CrossOriginRedirect(String);
+
+impl std::fmt::Display for CrossOriginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redirected to {}", self.0)
+    }
+}
+
+impl std::error::Error for CrossOriginRedirect {}
+
 /// Turns a non-2xx reply into the matching error.
 pub fn check_status(reply: Reply) -> Result<Reply, MediaError> {
     match reply.status.as_u16() {
@@ -149,6 +183,21 @@ pub fn header_value(value: &str) -> Result<HeaderValue, MediaError> {
 
 /// A transport error in words a user can act on (never with the URL, which may hold a token).
 fn describe(e: reqwest::Error) -> MediaError {
+    if e.is_redirect() {
+        let mut source: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(err) = source {
+            if let Some(CrossOriginRedirect(to)) = err.downcast_ref::<CrossOriginRedirect>() {
+                return MediaError::Refused(format!(
+                    "the server redirected to {to}, another address, and Streamwarden does not send the token there; if that is the server's real address, enter it as the server URL"
+                ));
+            }
+            source = err.source();
+        }
+        return MediaError::Unreachable(format!(
+            "the server redirects in a loop ({})",
+            e.without_url()
+        ));
+    }
     if e.is_timeout() {
         MediaError::Timeout(TIMEOUT.as_secs())
     } else if e.is_connect() {

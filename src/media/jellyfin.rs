@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::http::{self, Http, MAX_BODY, MAX_IMAGE};
 use super::model::{
     ActiveSession, Decision, Item, MediaType, PlaybackState, Player, ServerIdentity, ServerKind,
-    ServerUser, StreamInfo, UserRef, parse_ip, resolution_from_height,
+    ServerUser, StreamInfo, UserRef, parse_ip, positive, resolution_from_height,
 };
 use super::{Connection, Image, MediaError, MediaServer};
 
@@ -469,7 +469,7 @@ fn stream_info(
     let source_audio = streams.iter().find(|s| s.is("Audio"));
     let source = item.media_sources.first();
     let source_resolution = source_video.and_then(|s| s.height).and_then(resolution_from_height);
-    let source_bitrate_kbps = source.and_then(|s| s.bitrate).map(|b| b / 1000);
+    let source_bitrate_kbps = positive(source.and_then(|s| s.bitrate).map(|b| b / 1000));
 
     let Some(t) = transcoding else {
         let decision = match play_method {
@@ -540,7 +540,7 @@ fn stream_info(
         },
         container: t.container.or_else(|| source.and_then(|s| s.container.clone())),
         source_bitrate_kbps,
-        bandwidth_kbps: t.bitrate.map(|b| b / 1000).or(source_bitrate_kbps),
+        bandwidth_kbps: positive(t.bitrate.map(|b| b / 1000)).or(source_bitrate_kbps),
     }
 }
 
@@ -576,6 +576,16 @@ mod tests {
         assert_eq!(s.stream.bandwidth_kbps, Some(25_000));
         assert_eq!(s.stream.transcode_reasons, ["ContainerNotSupported"]);
         assert!(!s.can_control);
+    }
+
+    #[test]
+    fn unknown_bitrates_are_none_not_negative() {
+        let body =
+            br#"[{"Id":"a","UserId":"u","UserName":"x","PlayState":{"PlayMethod":"Transcode"},
+            "NowPlayingItem":{"Id":"1","Name":"M","Type":"Movie","MediaSources":[{"Bitrate":-1}]},
+            "TranscodingInfo":{"IsVideoDirect":false,"IsAudioDirect":true,"Bitrate":-1000}}]"#;
+        let s = &parse_sessions(body, Flavor::Jellyfin).unwrap()[0];
+        assert_eq!((s.stream.bandwidth_kbps, s.stream.source_bitrate_kbps), (None, None));
     }
 
     #[test]

@@ -347,6 +347,12 @@ pub fn resolution_rank(label: &str) -> Option<u8> {
     })
 }
 
+/// A bitrate or bandwidth as servers report it, kept only when it is one: servers write `-1`
+/// or `0` for "unknown", and a negative figure must never reach a page or a total.
+pub fn positive(kbps: Option<i64>) -> Option<i64> {
+    kbps.filter(|v| *v > 0)
+}
+
 /// Parses an address as servers write it: with a port, in brackets, IPv4-mapped IPv6.
 pub fn parse_ip(raw: &str) -> Option<IpAddr> {
     let raw = raw.trim();

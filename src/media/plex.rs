@@ -17,7 +17,8 @@ use reqwest::header::HeaderMap;
 use super::http::{self, Http, MAX_BODY, MAX_IMAGE};
 use super::model::{
     ActiveSession, Decision, Item, MediaType, PlaybackState, Player, ServerIdentity, ServerKind,
-    ServerUser, StreamInfo, UserRef, parse_ip, resolution_from_height, resolution_from_label,
+    ServerUser, StreamInfo, UserRef, parse_ip, positive, resolution_from_height,
+    resolution_from_label,
 };
 use super::tree::Node;
 use super::{Connection, Image, MediaError, MediaServer};
@@ -190,28 +191,75 @@ pub fn parse_body(body: &[u8], content_type: Option<&str>) -> Result<Node, Media
     }
 }
 
-/// Every playback in a `/status/sessions` container.
+/// Every playback in a `/status/sessions` container. The container's `size` is trusted: a
+/// container that claims streams it does not list (an overloaded server answers
+/// `<MediaContainer size="3"/>`) is a failed poll, not a moment when every stream stopped.
+/// Rows that are not tracked are logged with why.
 pub fn parse_sessions(root: &Node) -> Result<Vec<ActiveSession>, MediaError> {
+    let list = parse_session_list(root)?;
+    for (key, why) in &list.dropped {
+        tracing::debug!(row = %key, why, "Plex session row not tracked");
+    }
+    Ok(list.sessions)
+}
+
+/// The rows of a session list: the playbacks we track, and the others with the reason.
+#[derive(Debug, Default)]
+pub struct SessionList {
+    pub sessions: Vec<ActiveSession>,
+    /// `(sessionKey or type, why)` of each row left out.
+    pub dropped: Vec<(String, &'static str)>,
+}
+
+pub fn parse_session_list(root: &Node) -> Result<SessionList, MediaError> {
     if root.name != "MediaContainer" {
         return Err(MediaError::Malformed(format!(
             "expected a MediaContainer, got <{}>",
             root.name
         )));
     }
-    Ok(root.children.iter().filter_map(parse_session).collect())
+    // Fewer rows than `size` claims would stop streams that are still playing: fail the
+    // poll. More rows than claimed stops nothing (and hand-written lists do it), so it passes.
+    let listed = root.children.len();
+    if let Some(size) = root.attr("size")
+        && size.parse::<usize>().map_or(true, |claimed| claimed > listed)
+    {
+        return Err(MediaError::Malformed(format!(
+            "the session list says it holds {size} entries but lists {listed}"
+        )));
+    }
+    let mut list = SessionList::default();
+    for row in &root.children {
+        match parse_session(row) {
+            Ok(session) => list.sessions.push(session),
+            Err(why) => {
+                let key = row
+                    .attr("sessionKey")
+                    .map_or_else(|| format!("<{}>", row.name), |k| format!("sessionKey {k}"));
+                list.dropped.push((key, why));
+            }
+        }
+    }
+    Ok(list)
 }
 
-/// One playback, or `None` for what is not a playback we track (trailers, pre-rolls,
-/// photos) or cannot attribute (no user or player).
-fn parse_session(item: &Node) -> Option<ActiveSession> {
+/// One playback, or why it is not a playback we track (trailers, pre-rolls, photos) or
+/// cannot attribute (no user or player).
+fn parse_session(item: &Node) -> Result<ActiveSession, &'static str> {
     let kind = item.attr("type").unwrap_or_default();
-    if is_extra(item) || kind == "photo" {
-        return None;
+    if is_extra(item) {
+        return Err("a trailer, pre-roll or other extra");
     }
-    let user = item.child("User")?;
-    let player = item.child("Player")?;
+    if kind == "photo" {
+        return Err("a photo");
+    }
+    let user = item.child("User").ok_or("no user")?;
+    let player = item.child("Player").ok_or("no player")?;
     let session = item.child("Session");
-    let session_id = item.attr("sessionKey").or_else(|| session.and_then(|s| s.attr("id")))?;
+    let session_id = item
+        .attr("sessionKey")
+        .or_else(|| session.and_then(|s| s.attr("id")))
+        .ok_or("no session key")?;
 
     let media_type = if item.attr_bool("live") {
         MediaType::Live
@@ -260,7 +308,7 @@ fn parse_session(item: &Node) -> Option<ActiveSession> {
     );
     let user_name = user.attr("title").unwrap_or("Unknown user");
 
-    Some(ActiveSession {
+    Ok(ActiveSession {
         session_id: session_id.to_owned(),
         control_id: owned(session.and_then(|s| s.attr("id"))),
         user: UserRef {
@@ -417,11 +465,10 @@ fn parse_stream(item: &Node, session: Option<&Node>) -> StreamInfo {
         source_bitrate_kbps: if video_transcoded {
             None
         } else {
-            media.and_then(|m| m.attr_i64("bitrate"))
+            positive(media.and_then(|m| m.attr_i64("bitrate")))
         },
-        bandwidth_kbps: session
-            .and_then(|s| s.attr_i64("bandwidth"))
-            .or_else(|| media.and_then(|m| m.attr_i64("bitrate"))),
+        bandwidth_kbps: positive(session.and_then(|s| s.attr_i64("bandwidth")))
+            .or_else(|| positive(media.and_then(|m| m.attr_i64("bitrate")))),
     }
 }
 
@@ -448,7 +495,7 @@ pub fn parse_source(root: &Node) -> Option<SourceQuality> {
             .or_else(|| media.attr_i64("height").and_then(resolution_from_height)),
         video_codec: media.attr("videoCodec").map(str::to_owned),
         audio_codec: media.attr("audioCodec").map(str::to_owned),
-        bitrate_kbps: media.attr_i64("bitrate"),
+        bitrate_kbps: positive(media.attr_i64("bitrate")),
     })
 }
 
@@ -516,7 +563,19 @@ mod tests {
             <Video sessionKey="5" type="movie" title="no user"><Player title="p"/></Video>
             <Video sessionKey="6" type="clip" librarySectionID="9" title="home video"><User id="1" title="a"/><Player title="p"/></Video>
         </MediaContainer>"#);
-        let sessions = parse_sessions(&root).unwrap();
+        let list = parse_session_list(&root).unwrap();
+        assert_eq!(
+            list.dropped,
+            [
+                ("sessionKey 1".to_owned(), "a trailer, pre-roll or other extra"),
+                ("sessionKey 2".to_owned(), "a trailer, pre-roll or other extra"),
+                ("sessionKey 3".to_owned(), "a trailer, pre-roll or other extra"),
+                ("sessionKey 4".to_owned(), "a photo"),
+                ("sessionKey 5".to_owned(), "no user"),
+            ],
+            "each row left out is accounted for"
+        );
+        let sessions = list.sessions;
         assert_eq!(
             sessions.iter().map(|s| s.item.title.as_str()).collect::<Vec<_>>(),
             ["home video"]
@@ -533,5 +592,36 @@ mod tests {
         ));
         assert!(parse_body(b"{\"oops\": 1}", Some("application/json")).is_err());
         assert!(parse_body(b"<MediaContainer>", None).is_err());
+    }
+
+    #[test]
+    fn a_container_that_claims_more_than_it_lists_is_a_failed_poll() {
+        // What an overloaded Plex answers: valid, empty, and not "everybody stopped".
+        for hollow in [
+            r#"<MediaContainer size="3"/>"#,
+            r#"<MediaContainer size="2"><Video sessionKey="1" type="movie"><User id="1" title="a"/><Player title="p"/></Video></MediaContainer>"#,
+        ] {
+            let e = parse_sessions(&xml(hollow)).unwrap_err();
+            assert!(matches!(&e, MediaError::Malformed(m) if m.contains("holds")), "{e}");
+        }
+        let json = parse_body(br#"{"MediaContainer": {"size": 3}}"#, None).unwrap();
+        assert!(parse_sessions(&json).is_err());
+        // More rows than claimed stops nothing: read them.
+        let more = r#"<MediaContainer size="1"><Video sessionKey="1" type="movie"><User id="1" title="a"/><Player title="p"/></Video><Video sessionKey="2" type="movie"><User id="1" title="b"/><Player title="p"/></Video></MediaContainer>"#;
+        assert_eq!(parse_sessions(&xml(more)).unwrap().len(), 2);
+        // Nobody streaming, said plainly.
+        assert!(parse_sessions(&xml(r#"<MediaContainer size="0"/>"#)).unwrap().is_empty());
+        assert!(parse_sessions(&xml("<MediaContainer/>")).unwrap().is_empty());
+        let json = parse_body(br#"{"MediaContainer": {"size": 0}}"#, None).unwrap();
+        assert!(parse_sessions(&json).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_bandwidth_is_none_not_negative() {
+        let root = xml(r#"<MediaContainer size="1"><Video sessionKey="1" type="movie" title="m">
+            <Media bitrate="-1"/><User id="1" title="a"/><Player title="p"/><Session id="s" bandwidth="-500"/>
+        </Video></MediaContainer>"#);
+        let s = &parse_sessions(&root).unwrap()[0];
+        assert_eq!((s.stream.bandwidth_kbps, s.stream.source_bitrate_kbps), (None, None));
     }
 }

@@ -130,6 +130,12 @@ fn plex(world: &mut World, index: usize, req: &Request) -> Response {
         );
     }
     let wants_json = req.header("Accept").is_some_and(|a| a.contains("json"));
+    if server.hollow_listing && req.method == "GET" && req.path == "/status/sessions" {
+        let size = world.plays_on(index).count();
+        return xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<MediaContainer size=\"{size}\"/>\n"
+        ));
+    }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => xml(formats::plex_identity(server)),
         ("GET", "/accounts") => xml(formats::plex_accounts(server)),

@@ -20,6 +20,9 @@ pub struct SimServer {
     pub garbage: bool,
     /// Plex only: without a Plex Pass, terminate answers 401.
     pub plex_pass: bool,
+    /// Plex only: session listings claim their streams (`size`) but list none, as an
+    /// overloaded Plex sometimes answers (`<MediaContainer size="3"/>`).
+    pub hollow_listing: bool,
     /// Session listings are answered this late (real milliseconds), with the world as it
     /// was when they were asked for: a poll in flight while the world changes.
     pub sessions_delay_ms: u64,
@@ -130,6 +133,7 @@ impl World {
             down: false,
             garbage: false,
             plex_pass: true,
+            hollow_listing: false,
             sessions_delay_ms: 0,
             session_polls: 0,
         });

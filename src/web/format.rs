@@ -84,7 +84,8 @@ pub fn clock(ms: impl Num) -> String {
 
 /// "850 kbit/s" or "12.4 Mbit/s".
 pub fn bandwidth(kbps: impl Num) -> String {
-    let kbps = kbps.get();
+    // A server's "unknown" (-1) must not read as a negative rate.
+    let kbps = kbps.get().max(0);
     if kbps < 1000 {
         format!("{kbps} kbit/s")
     } else {
@@ -142,6 +143,8 @@ mod tests {
         assert_eq!(clock(3_723_000), "1:02:03");
         assert_eq!(bandwidth(850), "850 kbit/s");
         assert_eq!(bandwidth(12_450), "12.4 Mbit/s");
+        assert_eq!(bandwidth(-1), "0 kbit/s");
+        assert_eq!(bandwidth(-12_450), "0 kbit/s");
         assert_eq!(percent(50, 200), 25);
         assert_eq!(percent(300, 200), 100);
         assert_eq!(percent(1, 0), 0);

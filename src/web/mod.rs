@@ -215,7 +215,6 @@ fn unprocessable(req: &Request<'_>) -> AppError {
 #[rocket::catch(default)]
 fn default_catcher(status: Status, _req: &Request<'_>) -> AppError {
     match status.code {
-        400 => AppError::validation("request", "the request could not be understood"),
         401 => AppError::Unauthorized("Sign in to continue.".to_owned()),
         403 => AppError::Forbidden("You are not allowed to do this.".to_owned()),
         404 => AppError::not_found("page"),
@@ -225,6 +224,9 @@ fn default_catcher(status: Status, _req: &Request<'_>) -> AppError {
             "send the form as application/x-www-form-urlencoded (or JSON to the API)",
         ),
         // Any other refusal of the request is the client's, never a server error.
+        400..=499 if status.code == 400 => {
+            AppError::validation("request", "the request could not be understood")
+        }
         400..=499 => AppError::validation("request", format!("the request was refused ({status})")),
         _ => AppError::internal(format!("unhandled status {status}"), status.to_string()),
     }
