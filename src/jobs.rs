@@ -252,7 +252,7 @@ impl JobHandle {
                 tracing::warn!(job = id, kind, %message, "background job failed");
             }
             Ok(()) => {
-                tracing::info!(job = id, kind, status = status.as_str(), %message, "background job ended")
+                tracing::info!(job = id, kind, status = status.as_str(), %message, "background job ended");
             }
             Err(e) => tracing::error!(job = id, kind, error = %e, "cannot record how a job ended"),
         }

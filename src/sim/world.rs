@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::library::SimLibrary;
 use crate::media::ServerKind;
 use crate::media::model::MediaType;
 
@@ -20,6 +21,12 @@ pub struct SimServer {
     pub garbage: bool,
     /// Plex only: without a Plex Pass, terminate answers 401.
     pub plex_pass: bool,
+    pub libraries: Vec<SimLibrary>,
+    /// Deletes of library items answer 500 (a disk that refuses, a server bug).
+    pub fail_deletes: bool,
+    /// A movie that appears in the listed library right after the first page is served
+    /// (the library changes while a sync reads it).
+    pub appears_while_listing: Option<super::library::SimMovie>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +90,22 @@ pub struct SimPlay {
 /// Something a client did to the world, for tests to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Terminated { server: usize, session_key: String, reason: String },
-    Message { server: usize, session_key: String, header: String, text: String },
+    Terminated {
+        server: usize,
+        session_key: String,
+        reason: String,
+    },
+    Message {
+        server: usize,
+        session_key: String,
+        header: String,
+        text: String,
+    },
+    /// A library item was deleted through the API.
+    Deleted {
+        server: usize,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,6 +146,9 @@ impl World {
             down: false,
             garbage: false,
             plex_pass: true,
+            libraries: Vec::new(),
+            fail_deletes: false,
+            appears_while_listing: None,
         });
         self.servers.len() - 1
     }
@@ -212,6 +236,13 @@ impl World {
                 p.position_ms = (p.position_ms + ms).min(p.item.duration_ms);
             }
         }
+    }
+
+    /// Adds a library to `server`; returns its index there.
+    pub fn add_library(&mut self, server: usize, library: SimLibrary) -> usize {
+        let libraries = &mut self.servers[server].libraries;
+        libraries.push(library);
+        libraries.len() - 1
     }
 
     /// The plays of one server.
