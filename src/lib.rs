@@ -20,6 +20,7 @@ pub mod poller;
 pub mod rules;
 pub mod servers;
 pub mod sim;
+pub mod stats;
 pub mod tasks;
 pub mod telemetry;
 pub mod web;
@@ -70,6 +71,7 @@ pub struct App {
     pub rules: Arc<rules::engine::Engine>,
     pub jobs: jobs::Jobs,
     pub maintenance: Arc<maintenance::Maintenance>,
+    pub stats: stats::StatsService,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -103,7 +105,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         .read_blocking(db::geo::list)
         .map_err(|e| StartupError(format!("cannot read the GeoIP overrides: {e}")))?;
     geo.set_overrides(overrides);
-    let queue = Arc::new(rules::engine::Queue::new());
+    let handoff = Arc::new(poller::handoff::Handoff::new());
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
@@ -113,7 +115,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         config.confirm_window,
         inbox,
         Arc::clone(&geo),
-        Arc::clone(&queue),
+        Arc::clone(&handoff),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
     let tasks = Arc::new(Tasks::new());
@@ -129,7 +131,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let rules = Arc::new(rules::engine::Engine::new(
         db.clone(),
         Arc::clone(&control),
-        queue,
+        handoff,
         notifier.clone(),
         confirm_ms,
     ));
@@ -139,6 +141,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         secrets.clone(),
         config.maxmind_license_key.as_ref().map(|k| k.expose().to_owned()),
     ));
+    let stats = stats::StatsService::new(db.clone(), stats::Calendar::system());
     Ok(App {
         config,
         keys,
@@ -153,6 +156,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         rules,
         jobs,
         maintenance,
+        stats,
         background,
     })
 }
@@ -185,6 +189,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         notifier,
         jobs,
         maintenance,
+        stats,
         background,
     } = app;
     let limits = Limits::default()
@@ -226,6 +231,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&rules))
         .manage(jobs.clone())
         .manage(Arc::clone(&maintenance))
+        .manage(stats.clone())
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -265,6 +271,14 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
                 tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {
+            Box::pin(async move {
+                if background {
+                    let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                    tasks.spawn("statistics", move |stop| stats.run(stop));
+                }
             })
         }))
         .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {

@@ -18,9 +18,11 @@ pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
 pub mod rules;
+pub mod scheduled_actions;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -205,6 +207,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        scheduled_actions::STATEMENTS,
     ]
     .concat()
     .into_iter()
@@ -212,6 +215,7 @@ pub(crate) fn all_statements() -> Vec<String> {
     .chain(plays::statements())
     .chain(rules::statements())
     .chain(libraries::statements())
+    .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
 }

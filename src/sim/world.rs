@@ -27,6 +27,11 @@ pub struct SimServer {
     /// A movie that appears in the listed library right after the first page is served
     /// (the library changes while a sync reads it).
     pub appears_while_listing: Option<super::library::SimMovie>,
+    /// Session listings are answered this late (real milliseconds), with the world as it
+    /// was when they were asked for: a poll in flight while the world changes.
+    pub sessions_delay_ms: u64,
+    /// Session listings asked for so far.
+    pub session_polls: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +154,8 @@ impl World {
             libraries: Vec::new(),
             fail_deletes: false,
             appears_while_listing: None,
+            sessions_delay_ms: 0,
+            session_polls: 0,
         });
         self.servers.len() - 1
     }

@@ -9,6 +9,7 @@ pub mod libraries;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 pub mod violations;
 
@@ -32,6 +33,7 @@ pub fn routes() -> Vec<Route> {
         sessions::terminate,
         sessions::poll,
         history::list,
+        stats::get,
         users::list,
         users::get,
         users::set_trust,
