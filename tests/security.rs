@@ -270,12 +270,8 @@ async fn an_open_event_stream_ends_with_its_session() {
             .cookie(Cookie::new(SESSION_COOKIE, session.token.clone()))
             .dispatch()
     };
-    let mut streams = [
-        open(&signed_out).await,
-        open(&disabled).await,
-        open(&demoted).await,
-        open(&kept).await,
-    ];
+    let mut streams =
+        [open(&signed_out).await, open(&disabled).await, open(&demoted).await, open(&kept).await];
     let events = |s: &str| s.matches("event:live").count();
     let mut seen = vec![String::new(); streams.len()];
     for (stream, seen) in streams.iter_mut().zip(&mut seen) {
