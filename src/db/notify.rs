@@ -182,17 +182,39 @@ const OUTBOX_INSERT: &str = "INSERT INTO notify_outbox
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
      RETURNING id";
 const OUTBOX_GET: &str = concat!("SELECT ", outbox_columns!(), " FROM notify_outbox WHERE id = ?1");
-/// Pending messages due at ?1 on enabled channels that are not held, oldest first.
-const OUTBOX_DUE: &str = "SELECT o.id, o.notifier_id, o.uid, o.kind, o.severity, o.title, o.event, o.status, \
+/// The rank of a severity in the outbox: most severe first. The same expression as in the
+/// `notify_outbox_next` index (migration 0060), which only a query spelling it alike uses.
+macro_rules! severity_rank {
+    ($t:literal) => {
+        concat!("(CASE ", $t, ".severity WHEN 'high' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END)")
+    };
+}
+
+/// The next message due at ?1 of each enabled channel that is not held: the most severe,
+/// then the oldest. At most ?2 channels, the most severe heads first.
+const OUTBOX_DUE: &str = concat!(
+    "SELECT o.id, o.notifier_id, o.uid, o.kind, o.severity, o.title, o.event, o.status, \
      o.is_test, o.attempts, o.next_attempt_at, o.last_attempt_at, o.last_error, o.created_at, o.sent_at
-     FROM notify_outbox o JOIN notifiers n ON n.id = o.notifier_id
-     WHERE o.status = 'pending' AND o.next_attempt_at <= ?1 AND n.enabled
-       AND coalesce(n.hold_until, 0) <= ?1
-     ORDER BY o.id LIMIT ?2";
-/// When the earliest pending message becomes sendable.
-const OUTBOX_NEXT_DUE: &str = "SELECT min(max(o.next_attempt_at, coalesce(n.hold_until, 0)))
-     FROM notify_outbox o JOIN notifiers n ON n.id = o.notifier_id
-     WHERE o.status = 'pending' AND n.enabled";
+     FROM notifiers n JOIN notify_outbox o ON o.id = (
+         SELECT p.id FROM notify_outbox p
+         WHERE p.notifier_id = n.id AND p.status = 'pending' AND p.next_attempt_at <= ?1
+         ORDER BY ",
+    severity_rank!("p"),
+    ", p.id LIMIT 1)
+     WHERE n.enabled AND coalesce(n.hold_until, 0) <= ?1
+     ORDER BY ",
+    severity_rank!("o"),
+    ", o.id LIMIT ?2"
+);
+/// When the earliest pending message becomes sendable: per channel, its earliest retry or
+/// the end of its hold.
+const OUTBOX_NEXT_DUE: &str = "SELECT min(max(
+         (SELECT min(p.next_attempt_at) FROM notify_outbox p
+          WHERE p.notifier_id = n.id AND p.status = 'pending'),
+         coalesce(n.hold_until, 0)))
+     FROM notifiers n
+     WHERE n.enabled
+       AND EXISTS (SELECT 1 FROM notify_outbox p WHERE p.notifier_id = n.id AND p.status = 'pending')";
 const OUTBOX_MARK_SENT: &str = "UPDATE notify_outbox
      SET status = 'sent', attempts = attempts + 1, last_attempt_at = ?2, sent_at = ?2, last_error = NULL
      WHERE id = ?1 AND status = 'pending'";
@@ -327,7 +349,8 @@ pub fn get_message(conn: &Connection, id: i64) -> AppResult<Option<OutboxRow>> {
     Ok(conn.prepare_cached(OUTBOX_GET)?.query_row([id], outbox_from_row).optional()?)
 }
 
-/// Pending messages that may be sent at `now`, oldest first, at most `limit`.
+/// The message each channel sends next, of those that may be sent at `now` (most severe
+/// first, then oldest): one per channel, at most `limit` channels.
 pub fn due_messages(conn: &Connection, now: i64, limit: u32) -> AppResult<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(OUTBOX_DUE)?;
     let rows = stmt.query_map(params![now, limit], outbox_from_row)?;
@@ -488,13 +511,23 @@ mod tests {
     }
 
     fn message(conn: &Connection, notifier_id: i64, uid: &str, next: i64) -> i64 {
+        message_of(conn, notifier_id, uid, next, "high")
+    }
+
+    fn message_of(
+        conn: &Connection,
+        notifier_id: i64,
+        uid: &str,
+        next: i64,
+        severity: &str,
+    ) -> i64 {
         insert_message(
             conn,
             &NewMessage {
                 notifier_id,
                 uid,
                 kind: "violation",
-                severity: "high",
+                severity,
                 title: "t",
                 event: "{}",
                 status: "pending",
@@ -554,6 +587,67 @@ mod tests {
         set_channel_enabled(&conn, b.id, false).unwrap();
         assert_eq!(ids(300), [m1]);
         assert_eq!(next_due_at(&conn).unwrap(), Some(300));
+    }
+
+    #[test]
+    fn each_channel_sends_its_most_severe_message_first() {
+        let (_dir, conn) = db();
+        let a = channel(&conn, "a");
+        let b = channel(&conn, "b");
+        let low = message_of(&conn, a.id, "low", 10, "low");
+        let warning = message_of(&conn, a.id, "warning", 20, "warning");
+        let high = message_of(&conn, a.id, "high", 30, "high");
+        let later_high = message_of(&conn, a.id, "later-high", 500, "high");
+        let b_low = message_of(&conn, b.id, "b-low", 5, "low");
+        let heads =
+            |now| due_messages(&conn, now, 10).unwrap().iter().map(|m| m.id).collect::<Vec<_>>();
+        // One message per channel: the most severe that is due; the most severe heads first.
+        assert_eq!(heads(100), [high, b_low]);
+        assert!(mark_sent(&conn, high, 100).unwrap());
+        assert_eq!(heads(100), [warning, b_low]);
+        assert!(mark_sent(&conn, warning, 100).unwrap());
+        assert_eq!(heads(100), [low, b_low], "then the oldest");
+        assert_eq!(heads(600), [later_high, b_low]);
+        assert_eq!(due_messages(&conn, 600, 1).unwrap()[0].id, later_high, "limit: severest head");
+        assert!(mark_retry(&conn, later_high, 600, 900, "down").unwrap());
+        assert!(mark_sent(&conn, low, 600).unwrap());
+        assert!(mark_sent(&conn, b_low, 600).unwrap());
+        assert_eq!(next_due_at(&conn).unwrap(), Some(900));
+    }
+
+    /// The plan SQLite chooses for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn the_next_message_is_found_through_indexes_not_by_reading_the_log() {
+        let (_dir, conn) = db();
+        // A long delivery log, as after weeks of alerts: the planner sees its size.
+        let a = channel(&conn, "a");
+        for i in 0..2_000 {
+            message(&conn, a.id, &format!("u{i}"), i);
+        }
+        conn.execute(
+            "UPDATE notify_outbox SET status = 'sent', sent_at = 1 WHERE id % 10 != 0",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch("ANALYZE").unwrap();
+        let due = plan(&conn, OUTBOX_DUE, params![1_000_000, 8]);
+        let next = plan(&conn, OUTBOX_NEXT_DUE, []);
+        for (steps, index) in
+            [(&due, "notify_outbox_next"), (&next, "notify_outbox_due_by_channel")]
+        {
+            assert!(steps.iter().any(|s| s.contains(index)), "uses {index}: {steps:#?}");
+            // Only the few channels may be read whole; the outbox (aliases o and p) never.
+            let scans_outbox = |s: &String| {
+                s.starts_with("SCAN")
+                    && (s.contains(" o") || s.contains(" p") || s.contains("notify_outbox"))
+            };
+            assert!(!steps.iter().any(scans_outbox), "the outbox is never scanned: {steps:#?}");
+        }
     }
 
     #[test]
