@@ -8,6 +8,7 @@ pub mod http;
 pub mod jellyfin;
 pub mod model;
 pub mod plex;
+pub mod push;
 pub mod tree;
 
 #[cfg(test)]
