@@ -135,7 +135,8 @@ fn demo() -> Result<(), StartupError> {
             .await
             .map_err(|e| StartupError(format!("cannot add the demo rules: {e}")))?;
         let world = std::sync::Arc::clone(&cluster.world);
-        app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, stop));
+        let changed = cluster.notifier();
+        app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, changed, stop));
         tracing::info!(
             servers = cluster.endpoints.len(),
             "demo: simulated servers are playing; open the web UI"
