@@ -31,6 +31,11 @@ const VIEWER: &[(&str, &str)] = &[
     ("POST", "/logout"),
     ("GET", "/api/v1/me"),
     ("GET", "/events/dashboard"),
+    ("GET", "/events/map"),
+    ("GET", "/stats"),
+    ("GET", "/stats.csv"),
+    ("GET", "/map"),
+    ("GET", "/api/v1/map"),
     ("GET", "/sessions/<id>/poster"),
     ("GET", "/history"),
     ("GET", "/history/<id>"),
@@ -51,7 +56,7 @@ const VIEWER: &[(&str, &str)] = &[
 ];
 
 /// Endless responses (server-sent events): only the head is read.
-const STREAMS: &[&str] = &["/events/dashboard"];
+const STREAMS: &[&str] = &["/events/dashboard", "/events/map"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {

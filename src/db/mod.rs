@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod demo_history;
 pub mod geo;
 pub mod households;
 pub mod jobs;
@@ -205,6 +206,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        demo_history::STATEMENTS,
     ]
     .concat()
     .into_iter()
