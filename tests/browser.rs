@@ -322,12 +322,16 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
         browser.set_theme(theme).await;
         browser.goto(&format!("{base}/stats?period=90")).await;
         browser.wait_for_text("h1", "Statistics", WAIT).await;
-        let plays: i64 = browser.text(&browser.wait_for("#total-plays", WAIT).await).await.parse().unwrap();
+        let plays: i64 =
+            browser.text(&browser.wait_for("#total-plays", WAIT).await).await.parse().unwrap();
         assert!(plays > 100, "the demo's history fills the statistics: {plays}");
         assert!(!browser.text(&browser.wait_for("#stats-tz", WAIT).await).await.is_empty());
         let bars = browser.find_all("#chart-plays_by_day svg rect:not(.hit)").await;
         assert!(bars.len() > 30, "plays per day drawn: {}", bars.len());
-        assert!(!browser.find_all("#chart-concurrent .peak").await.is_empty(), "the peak is marked");
+        assert!(
+            !browser.find_all("#chart-concurrent .peak").await.is_empty(),
+            "the peak is marked"
+        );
         // The table under the chart holds the same total.
         let day_sum = browser
             .execute(
@@ -351,7 +355,10 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
 
         browser.goto(&format!("{base}/map?period=90")).await;
         browser.wait_for_text("h1", "Map", WAIT).await;
-        assert!(browser.find_all(".map-history circle.place").await.len() >= 3, "history places drawn");
+        assert!(
+            browser.find_all(".map-history circle.place").await.len() >= 3,
+            "history places drawn"
+        );
         assert!(browser.find_all("#places tbody tr").await.len() >= 3, "and listed");
         browser.wait_for(".map-live circle.place.live", WAIT).await;
         browser.wait_for("#live-places li", WAIT).await;
@@ -359,7 +366,12 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
         assert!(scroll <= inner, "/map at {width} px in {theme}: {scroll} > {inner}");
         // Zooming in narrows the view box.
         browser.click("[data-zoom=in]").await;
-        let view = browser.execute("return document.querySelector('#world-map svg').getAttribute('viewBox');", vec![]).await;
+        let view = browser
+            .execute(
+                "return document.querySelector('#world-map svg').getAttribute('viewBox');",
+                vec![],
+            )
+            .await;
         let w: f64 = view.as_str().unwrap().split(' ').nth(2).unwrap().parse().unwrap();
         assert!(w < 360.0, "zoomed: {view}");
         if let Some(d) = &shots {

@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod trust;
+pub mod user_notes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -207,6 +208,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         trust::STATEMENTS,
         jobs::STATEMENTS,
         demo_history::STATEMENTS,
+        user_notes::STATEMENTS,
     ]
     .concat()
     .into_iter()

@@ -460,7 +460,21 @@ pub fn users_by_key(
 ) -> AppResult<Vec<(String, i64)>> {
     let mut stmt = conn.prepare_cached(&USERS_BY_KEY)?;
     let rows = stmt.query_map(
-        params![dim, scope.server_id, scope.user_id, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]],
+        params![
+            dim,
+            scope.server_id,
+            scope.user_id,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            c[7],
+            c[8],
+            c[9]
+        ],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -90,7 +90,8 @@ struct Dice(u64);
 
 impl Dice {
     fn roll(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 =
+            self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n.max(1)
     }
 }
@@ -107,7 +108,10 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
         return Ok(0);
     }
     let (cast, items) = super::scenario::cast();
-    let world = cluster.world.lock().map(|w| w.servers.iter().map(|s| (s.name.clone(), s.users.clone())).collect::<Vec<_>>());
+    let world = cluster
+        .world
+        .lock()
+        .map(|w| w.servers.iter().map(|s| (s.name.clone(), s.users.clone())).collect::<Vec<_>>());
     let servers = world.unwrap_or_default();
     let geo: Vec<_> = cast.iter().map(|m| m.ip.parse().map(|ip| app.geo.lookup(ip)).ok()).collect();
     let now = db::now_ms();
@@ -122,8 +126,14 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
                 let Some((server_name, users)) = servers.get(m.server) else { continue };
                 let Some(row) = rows.iter().find(|r| &r.name == server_name) else { continue };
                 let Some(user) = users.iter().find(|u| u.name == m.user) else { continue };
-                let who = UserRef { external_id: user.id.clone(), name: user.name.clone(), thumb: None };
-                let user_id = media_users::upsert_from_session(&tx, row.id, &who, now - HISTORY_DAYS * 86_400_000)?;
+                let who =
+                    UserRef { external_id: user.id.clone(), name: user.name.clone(), thumb: None };
+                let user_id = media_users::upsert_from_session(
+                    &tx,
+                    row.id,
+                    &who,
+                    now - HISTORY_DAYS * 86_400_000,
+                )?;
                 let g = lookup.as_ref().and_then(|l| l.geo.clone()).unwrap_or_default();
                 for day in 1..=HISTORY_DAYS {
                     let day_start = now - day * 86_400_000;
@@ -134,14 +144,20 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
                         plays = u64::from(dice.roll(6) == 0);
                     }
                     for _ in 0..plays {
-                        let item = &items[usize::try_from(dice.roll(items.len() as u64)).unwrap_or(0)];
+                        let item =
+                            &items[usize::try_from(dice.roll(items.len() as u64)).unwrap_or(0)];
                         // Evenings mostly: 17:00 to 23:59 UTC, sometimes the afternoon.
-                        let hour = if dice.roll(4) == 0 { 12 + dice.roll(5) } else { 17 + dice.roll(7) };
+                        let hour =
+                            if dice.roll(4) == 0 { 12 + dice.roll(5) } else { 17 + dice.roll(7) };
                         let start = day_start - day_start.rem_euclid(86_400_000)
                             + i64::try_from(hour * 3_600_000 + dice.roll(3_600_000)).unwrap_or(0);
                         let length = item.duration_ms.max(60_000);
                         let watched = dice.roll(3) > 0;
-                        let play_ms = if watched { length } else { length * i64::try_from(20 + dice.roll(60)).unwrap_or(50) / 100 };
+                        let play_ms = if watched {
+                            length
+                        } else {
+                            length * i64::try_from(20 + dice.roll(60)).unwrap_or(50) / 100
+                        };
                         let decision = match dice.roll(10) {
                             0..=5 => "direct_play",
                             6 | 7 => "direct_stream",
@@ -153,7 +169,10 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
                             h if h >= 2000 => Some("4k".to_owned()),
                             h => Some(h.to_string()),
                         };
-                        let (show, show_id) = item.parent.clone().map_or((None, None), |(id, name)| (Some(name), Some(id)));
+                        let (show, show_id) = item
+                            .parent
+                            .clone()
+                            .map_or((None, None), |(id, name)| (Some(name), Some(id)));
                         stmt.execute(rusqlite::params![
                             row.id,
                             user_id,

@@ -202,7 +202,13 @@ pub struct CastMember {
 pub fn cast() -> (Vec<CastMember>, Vec<SimItem>) {
     let mut members: Vec<CastMember> = viewers()
         .into_values()
-        .map(|v| CastMember { server: v.server, user: v.user, device: v.device, ip: v.ip, local: v.local })
+        .map(|v| CastMember {
+            server: v.server,
+            user: v.user,
+            device: v.device,
+            ip: v.ip,
+            local: v.local,
+        })
         .collect();
     members.sort_by(|a, b| a.device.id.cmp(&b.device.id));
     let mut items: Vec<SimItem> = catalog().into_values().collect();

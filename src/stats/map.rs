@@ -44,7 +44,8 @@ fn blank(s: &str) -> Option<String> {
 /// The places of the plays of a period.
 pub fn history(conn: &Connection, q: &StatsQuery) -> AppResult<History> {
     let c = calendar::bounds(&calendar::cover(q.first, q.last));
-    let users: BTreeMap<String, i64> = sql::users_by_key(conn, PLACE, q.scope, &c)?.into_iter().collect();
+    let users: BTreeMap<String, i64> =
+        sql::users_by_key(conn, PLACE, q.scope, &c)?.into_iter().collect();
     let mut out = History::default();
     for (key, sum) in sql::sum_by_key(conn, PLACE, q.scope, &c)? {
         match key.as_str() {
@@ -53,7 +54,8 @@ pub fn history(conn: &Connection, q: &StatsQuery) -> AppResult<History> {
             _ => {
                 let mut parts = key.split(SEP);
                 let coords = parts.next().unwrap_or_default();
-                let (city, country) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+                let (city, country) =
+                    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
                 let Some((lat, lon)) = coords.split_once(',') else { continue };
                 let (Ok(lat), Ok(lon)) = (lat.parse(), lon.parse()) else { continue };
                 out.places.push(Place {
@@ -81,7 +83,15 @@ pub fn live(points: impl IntoIterator<Item = LivePoint>) -> Vec<Place> {
     for (lat, lon, city, country, user) in points {
         let key = format!("{lat:.2},{lon:.2}");
         let entry = places.entry(key).or_insert_with(|| {
-            let place = Place { lat: round2(lat), lon: round2(lon), city, country, plays: 0, users: 0, live: true };
+            let place = Place {
+                lat: round2(lat),
+                lon: round2(lon),
+                city,
+                country,
+                plays: 0,
+                users: 0,
+                live: true,
+            };
             (place, BTreeSet::new())
         });
         entry.0.plays += 1;
@@ -104,7 +114,10 @@ fn round2(v: f64) -> f64 {
 
 fn sort(places: &mut [Place]) {
     places.sort_by(|a, b| {
-        b.plays.cmp(&a.plays).then_with(|| a.city.cmp(&b.city)).then_with(|| a.lat.total_cmp(&b.lat))
+        b.plays
+            .cmp(&a.plays)
+            .then_with(|| a.city.cmp(&b.city))
+            .then_with(|| a.lat.total_cmp(&b.lat))
     });
 }
 
@@ -121,7 +134,10 @@ mod tests {
             (47.2513, -122.3149, Some("Milton".into()), Some("US".into()), 2),
         ]);
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].city.as_deref(), p[0].plays, p[0].users, p[0].live), (Some("London"), 2, 1, true));
+        assert_eq!(
+            (p[0].city.as_deref(), p[0].plays, p[0].users, p[0].live),
+            (Some("London"), 2, 1, true)
+        );
         assert!((p[0].lat - 51.51).abs() < 1e-9);
     }
 }

@@ -83,7 +83,11 @@ pub fn columns(
                 segments.push(Segment { y: base, height, class: format!("s{s}") });
             }
             let parts: Vec<String> = if series.len() > 1 {
-                series.iter().zip(v).map(|(name, value)| format!("{name} {}", format(*value))).collect()
+                series
+                    .iter()
+                    .zip(v)
+                    .map(|(name, value)| format!("{name} {}", format(*value)))
+                    .collect()
             } else {
                 vec![format(totals[i])]
             };
@@ -105,7 +109,11 @@ pub fn columns(
         #[expect(clippy::cast_possible_truncation, reason = "a nice number of plays or ms")]
         top_label: format(top as i64),
         legend: if series.len() > 1 {
-            series.iter().enumerate().map(|(s, name)| ((*name).to_owned(), format!("s{s}"))).collect()
+            series
+                .iter()
+                .enumerate()
+                .map(|(s, name)| ((*name).to_owned(), format!("s{s}")))
+                .collect()
         } else {
             Vec::new()
         },
@@ -135,7 +143,14 @@ mod tests {
     #[test]
     fn stacked_columns_scale_to_the_nice_top_and_mark_the_peak() {
         let labels: Vec<String> = ["Mon", "Tue"].map(String::from).to_vec();
-        let c = columns("c", &["Movies", "Episodes"], &labels, &[vec![3, 1], vec![0, 8]], |v| v.to_string(), Some(1));
+        let c = columns(
+            "c",
+            &["Movies", "Episodes"],
+            &labels,
+            &[vec![3, 1], vec![0, 8]],
+            |v| v.to_string(),
+            Some(1),
+        );
         assert_eq!(c.top_label, "10");
         assert_eq!(c.columns[0].segments.len(), 2);
         assert!((c.columns[0].segments[0].y - 70.0).abs() < 1e-9, "3 of 10 from the baseline");

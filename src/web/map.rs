@@ -10,20 +10,20 @@ use rocket::serde::json::Json;
 use rocket::{Shutdown, State};
 
 use crate::auth::{ApiViewer, Scope as Visible, Viewer};
+use crate::db::Db;
 use crate::db::servers::{self, ServerRow};
 use crate::db::settings;
 use crate::db::stats::{Scope, UserChoice, user_choices};
-use crate::db::Db;
 use crate::error::{AppError, AppResult};
-use crate::web::htmx::CONTENT_SECURITY_POLICY;
-use rocket::http::Header;
 use crate::poller::control::Control;
 use crate::poller::live::LiveView;
-use crate::stats::map::{self, History, Place};
 use crate::stats::StatsService;
+use crate::stats::map::{self, History, Place};
+use crate::web::htmx::CONTENT_SECURITY_POLICY;
 use crate::web::layout::Layout;
 use crate::web::render;
 use crate::web::stats::{PERIODS, StatsParams};
+use rocket::http::Header;
 
 /// Settings key of the optional tile server (`https://tile.example/{z}/{x}/{y}.png`).
 pub const TILE_URL_KEY: &str = "map.tile_url";
@@ -55,7 +55,11 @@ fn policy(tile_url: &str) -> String {
         .map(|u| u.origin().ascii_serialization())
         .filter(|o| o != "null");
     match origin {
-        Some(o) => CONTENT_SECURITY_POLICY.replacen("img-src 'self' data:", &format!("img-src 'self' data: {o}"), 1),
+        Some(o) => CONTENT_SECURITY_POLICY.replacen(
+            "img-src 'self' data:",
+            &format!("img-src 'self' data: {o}"),
+            1,
+        ),
         None => CONTENT_SECURITY_POLICY.to_owned(),
     }
 }
@@ -74,7 +78,9 @@ pub fn live_places(view: &LiveView, visible: Visible, scope: Scope) -> Vec<Place
         if s.pending || s.is_local {
             return None;
         }
-        if (scope.server_id != 0 && s.server_id != scope.server_id) || (scope.user_id != 0 && user != scope.user_id) {
+        if (scope.server_id != 0 && s.server_id != scope.server_id)
+            || (scope.user_id != 0 && user != scope.user_id)
+        {
             return None;
         }
         let g = s.geo.as_ref()?;
@@ -127,9 +133,10 @@ struct MapPage {
 
 impl MapPage {
     /// A marker's radius in degrees at the whole-world zoom (the script rescales it).
-    pub fn radius(&self, plays: &i64) -> f64 {
+    pub fn radius(&self, plays: impl crate::web::format::Num) -> f64 {
+        let plays = plays.get();
         #[expect(clippy::cast_precision_loss, reason = "marker sizes")]
-        let share = (*plays as f64 / self.max_plays.max(1) as f64).sqrt();
+        let share = (plays as f64 / self.max_plays.max(1) as f64).sqrt();
         (1.0 + 4.0 * share * 10.0).round() / 10.0
     }
 
@@ -158,7 +165,11 @@ pub async fn index(
     let live = live_places(&control.hub.current(), visible, query.scope);
     let (users, servers, tile_url) = db
         .read(|c| {
-            Ok((user_choices(c)?, servers::list(c)?, settings::get::<String>(c, TILE_URL_KEY)?.unwrap_or_default()))
+            Ok((
+                user_choices(c)?,
+                servers::list(c)?,
+                settings::get::<String>(c, TILE_URL_KEY)?.unwrap_or_default(),
+            ))
         })
         .await?;
     let users = users.into_iter().filter(|u| visible.allows(u.0)).collect();
@@ -193,7 +204,12 @@ mod tests {
         let osm = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
         assert_eq!(check_tile_url(&format!(" {osm} ")).unwrap().as_deref(), Some(osm));
         assert_eq!(check_tile_url("").unwrap(), None);
-        for bad in ["ftp://x/{z}/{x}/{y}", "https://x/{z}/{x}.png", "not a url", "https://x/{z}/{x}/{y}'; script-src *"] {
+        for bad in [
+            "ftp://x/{z}/{x}/{y}",
+            "https://x/{z}/{x}.png",
+            "not a url",
+            "https://x/{z}/{x}/{y}'; script-src *",
+        ] {
             assert!(check_tile_url(bad).is_err(), "{bad}");
         }
         assert!(policy(osm).contains("img-src 'self' data: https://tile.openstreetmap.org;"));

@@ -48,14 +48,22 @@ pub fn routes() -> Vec<Route> {
         sessions::history_poster
     ]);
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
-    routes.extend(rocket::routes![stats::index, stats::csv_export, map::index, map::events, map::api]);
+    routes.extend(rocket::routes![
+        stats::index,
+        stats::csv_export,
+        map::index,
+        map::events,
+        map::api
+    ]);
     routes.extend(rocket::routes![
         users::index,
         users::detail,
         users::set_trust,
         users::add_household,
         users::confirm_household,
-        users::delete_household
+        users::delete_household,
+        users::add_note,
+        users::delete_note
     ]);
     routes.extend(rocket::routes![
         violations::index,

@@ -79,7 +79,15 @@ pub async fn save_map(
         None => db::settings::delete(conn, crate::web::map::TILE_URL_KEY),
     })
     .await?;
-    audit(db, &admin.0.actor(), "settings.map", "settings:map", serde_json::json!({"tile_url": url}), ip.0).await;
+    audit(
+        db,
+        &admin.0.actor(),
+        "settings.map",
+        "settings:map",
+        serde_json::json!({"tile_url": url}),
+        ip.0,
+    )
+    .await;
     Ok(done(&hx, format!("{}/settings", layout.base)))
 }
 

@@ -122,7 +122,8 @@ pub struct Section {
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 /// Media types stacked in the daily charts, in this order; the rest is "Other".
-const STACKED: [(&str, &str); 3] = [("movie", "Movies"), ("episode", "Episodes"), ("track", "Music")];
+const STACKED: [(&str, &str); 3] =
+    [("movie", "Movies"), ("episode", "Episodes"), ("track", "Music")];
 
 fn hours(ms: i64) -> String {
     // One decimal, in hours: charts of watch time read best in hours.
@@ -174,7 +175,8 @@ pub fn sections(s: &Stats) -> Vec<Section> {
     let days: Vec<String> = s.plays_by_day.iter().map(|d| d.date.clone()).collect();
     let by_type = |d: &crate::stats::query::DayCount, watch: bool| -> Vec<i64> {
         let pick = |c: &Count| if watch { c.watch_ms } else { c.plays };
-        let mut v: Vec<i64> = STACKED.iter().map(|(t, _)| d.by_type.get(*t).map_or(0, pick)).collect();
+        let mut v: Vec<i64> =
+            STACKED.iter().map(|(t, _)| d.by_type.get(*t).map_or(0, pick)).collect();
         let stacked: i64 = v.iter().sum();
         v.push((if watch { d.watch_ms } else { d.plays }) - stacked);
         v
@@ -231,14 +233,28 @@ pub fn sections(s: &Stats) -> Vec<Section> {
         Section {
             id: "plays_by_day",
             title: "Plays per day",
-            chart: Some(charts::columns("plays_by_day", &series, &days, &plays_values, |v| v.to_string(), None)),
+            chart: Some(charts::columns(
+                "plays_by_day",
+                &series,
+                &days,
+                &plays_values,
+                |v| v.to_string(),
+                None,
+            )),
             table: day_table.clone(),
             note: String::new(),
         },
         Section {
             id: "watch_by_day",
             title: "Watch time per day (hours)",
-            chart: Some(charts::columns("watch_by_day", &series, &days, &watch_values, hours, None)),
+            chart: Some(charts::columns(
+                "watch_by_day",
+                &series,
+                &days,
+                &watch_values,
+                hours,
+                None,
+            )),
             table: day_table,
             note: String::new(),
         },
@@ -287,7 +303,9 @@ pub fn sections(s: &Stats) -> Vec<Section> {
                     .concurrent
                     .iter()
                     .map(|c| {
-                        let at = c.at.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
+                        let at =
+                            c.at.parse::<jiff::Timestamp>()
+                                .map_or(0, jiff::Timestamp::as_millisecond);
                         vec![
                             c.date.clone(),
                             c.count.to_string(),
@@ -302,8 +320,13 @@ pub fn sections(s: &Stats) -> Vec<Section> {
             },
             note: match &s.peak_concurrent.at {
                 Some(at) => {
-                    let ms = at.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).unwrap_or(0);
-                    format!("Peak: {} streams at {}", s.peak_concurrent.count, format::local_time(ms))
+                    let ms =
+                        at.parse::<jiff::Timestamp>().map_or(0, jiff::Timestamp::as_millisecond);
+                    format!(
+                        "Peak: {} streams at {}",
+                        s.peak_concurrent.count,
+                        format::local_time(ms)
+                    )
                 }
                 None => "No streams in this period.".to_owned(),
             },
@@ -321,7 +344,11 @@ pub fn sections(s: &Stats) -> Vec<Section> {
             )),
             table: Table {
                 headers: vec!["Day", "Data"],
-                rows: s.plays_by_day.iter().map(|d| vec![d.date.clone(), data_size(d.bytes)]).collect(),
+                rows: s
+                    .plays_by_day
+                    .iter()
+                    .map(|d| vec![d.date.clone(), data_size(d.bytes)])
+                    .collect(),
                 bars: Vec::new(),
             },
             note: format!("{} in this period", data_size(s.totals.bytes)),
@@ -352,7 +379,14 @@ pub fn sections(s: &Stats) -> Vec<Section> {
             ranking(
                 &s.quality
                     .iter()
-                    .map(|q| (format!("{} → {}", q.source_resolution, q.stream_resolution), q.plays, q.watch_ms, None))
+                    .map(|q| {
+                        (
+                            format!("{} → {}", q.source_resolution, q.stream_resolution),
+                            q.plays,
+                            q.watch_ms,
+                            None,
+                        )
+                    })
                     .collect::<Vec<_>>(),
                 false,
             ),
@@ -361,7 +395,10 @@ pub fn sections(s: &Stats) -> Vec<Section> {
             "top_users",
             "Top users",
             ranking(
-                &s.top_users.iter().map(|u| (u.user.name.clone(), u.plays, u.watch_ms, None)).collect::<Vec<_>>(),
+                &s.top_users
+                    .iter()
+                    .map(|u| (u.user.name.clone(), u.plays, u.watch_ms, None))
+                    .collect::<Vec<_>>(),
                 false,
             ),
         ),
@@ -407,13 +444,20 @@ pub fn csv(table: &Table) -> String {
 }
 
 /// A period the picker offers: (value, label).
-pub const PERIODS: [(&str, &str); 6] =
-    [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "365 days"), ("all", "All"), ("custom", "Custom")];
+pub const PERIODS: [(&str, &str); 6] = [
+    ("7", "7 days"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "365 days"),
+    ("all", "All"),
+    ("custom", "Custom"),
+];
 
 impl StatsParams {
     /// The query string of these filters, for links (CSV, the map).
     pub fn to_query(&self) -> String {
-        let (server, user) = (self.server_id.map(|v| v.to_string()), self.user.map(|v| v.to_string()));
+        let (server, user) =
+            (self.server_id.map(|v| v.to_string()), self.user.map(|v| v.to_string()));
         format::query_string([
             ("period", self.period.as_deref()),
             ("from", self.from.as_deref()),
