@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(c.legend.len(), 2);
         assert_eq!(c.x_labels, ["Mon", "Tue"]);
         assert_eq!(label_positions(24, 6), [2, 6, 10, 14, 18, 22]);
-        assert_eq!(label_positions(7, 6), [0, 1, 3, 4, 5, 6]);
+        assert_eq!(label_positions(7, 6), [0, 1, 2, 4, 5, 6]);
         assert!((share(5, 10) - 50.0).abs() < 1e-9);
         assert!(share(1, 0).abs() < 1e-9);
     }
