@@ -12,12 +12,14 @@ pub mod demo_history;
 pub mod geo;
 pub mod households;
 pub mod jobs;
+pub mod libraries;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
 pub mod rules;
+pub mod scheduled_actions;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -209,12 +211,14 @@ pub(crate) fn all_statements() -> Vec<String> {
         jobs::STATEMENTS,
         demo_history::STATEMENTS,
         user_notes::STATEMENTS,
+        scheduled_actions::STATEMENTS,
     ]
     .concat()
     .into_iter()
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(libraries::statements())
     .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
