@@ -8,9 +8,11 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod demo_history;
 pub mod geo;
 pub mod households;
 pub mod jobs;
+pub mod libraries;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
@@ -23,6 +25,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod trust;
+pub mod user_notes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -206,6 +209,8 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        demo_history::STATEMENTS,
+        user_notes::STATEMENTS,
         scheduled_actions::STATEMENTS,
     ]
     .concat()
@@ -213,6 +218,7 @@ pub(crate) fn all_statements() -> Vec<String> {
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(libraries::statements())
     .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
