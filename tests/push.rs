@@ -170,6 +170,15 @@ async fn keepalive_loss_hands_over_to_polling_and_push_comes_back() {
 
     sim.with(|w| w.servers[PLEX].push.silent = true);
     until_source(&env, plex, "polling").await;
+    // A stream that opens but stays mute is reconnected, and never counts as up meanwhile
+    // (else the polls would slow down to the reconciliation interval).
+    let mute = sim.with(|w| w.servers[PLEX].push.connections);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sim.with(|w| w.servers[PLEX].push.connections) < mute + 2 {
+        assert_eq!(realtime(&env, plex).await, "polling", "a mute stream is not push");
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for reconnects");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Polling sees what the silent source does not tell.
     sim.with(|w| w.start(PLEX, "bob", &tv(), ip("81.2.69.142"), false, &film()));
     until_sessions(&env, 1).await;

@@ -13,8 +13,9 @@
 //! and jitter, and a source that falls silent past its keep-alive is dropped at once
 //! ([`Signal::Down`]), so the poller takes over without waiting for a TCP timeout. A
 //! source counts as up ([`Signal::Up`]) only once it has shown that it delivers: Plex's
-//! stream by answering, the SSE plugin by its `hello`, a WebSocket by its first `Sessions`
-//! message (Jellyfin withholds them from API keys in some versions, jellyfin#13479).
+//! stream by its first event (a ping, every 10 s, at the latest), the SSE plugin by its
+//! `hello`, a WebSocket by its first `Sessions` message (Jellyfin withholds them from API
+//! keys in some versions, jellyfin#13479).
 
 mod emby;
 mod plex;

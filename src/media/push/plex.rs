@@ -60,19 +60,23 @@ pub(super) async fn session(
             "the event stream answered with something else than text/event-stream",
         );
     }
-    // Plex's stream is documented and always delivers: open is proof enough.
-    if signals.send(Signal::Up(Realtime::Sse)).is_err() {
-        return Ended::before_up("stopped");
-    }
+    // Up only once it has said something in Plex's words (a ping comes every 10 s): a
+    // stream that opens and stays mute (a proxy that buffers it) would otherwise count as
+    // healthy and slow the polls down to the reconciliation interval.
+    let mut up = false;
     let reason = read_events(response, timing.plex_keepalive, |event| {
         let Some(read) = read(&event) else { return false };
+        if !up {
+            up = true;
+            let _ = signals.send(Signal::Up(Realtime::Sse));
+        }
         for signal in read {
             let _ = signals.send(signal);
         }
         true
     })
     .await;
-    Ended { reason, was_up: true }
+    Ended { reason, was_up: up }
 }
 
 /// What one event says: `None` when it is not Plex's format (garbage), else the signals
