@@ -187,6 +187,36 @@ fn viewers() -> HashMap<&'static str, Viewer> {
     ])
 }
 
+/// A viewer of the story as history remembers them.
+pub struct CastMember {
+    /// Index of the server in [`demo_world`].
+    pub server: usize,
+    pub user: &'static str,
+    pub device: SimDevice,
+    pub ip: &'static str,
+    pub local: bool,
+}
+
+/// Who the story's viewers are and what they watch: the demo's generated history plays
+/// the same people, devices, addresses and titles.
+pub fn cast() -> (Vec<CastMember>, Vec<SimItem>) {
+    let mut members: Vec<CastMember> = viewers()
+        .into_values()
+        .map(|v| CastMember {
+            server: v.server,
+            user: v.user,
+            device: v.device,
+            ip: v.ip,
+            local: v.local,
+        })
+        .collect();
+    members.sort_by(|a, b| a.device.id.cmp(&b.device.id));
+    let mut items: Vec<SimItem> = catalog().into_values().collect();
+    items.extend((2..=6).map(show));
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    (members, items)
+}
+
 /// One step of the story.
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -236,7 +266,11 @@ const STORY: &[(i64, Step)] = &[
 ];
 
 /// Plays the story on `world`, one second at a time, until shutdown.
-pub async fn run(world: SharedWorld, mut stop: StopSignal) {
+pub async fn run(
+    world: SharedWorld,
+    changed: tokio::sync::watch::Sender<u64>,
+    mut stop: StopSignal,
+) {
     let mut state = Story::default();
     let mut second = 0_i64;
     loop {
@@ -244,6 +278,8 @@ pub async fn run(world: SharedWorld, mut stop: StopSignal) {
             let mut world = world.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             state.step(&mut world, second);
         }
+        // The servers push what changed at once, as real ones do.
+        changed.send_modify(|n| *n += 1);
         if stop.sleep(std::time::Duration::from_secs(1)).await {
             break;
         }
