@@ -658,7 +658,7 @@ fn page_sql(sort: ItemSort, desc: bool) -> String {
 }
 
 /// `%word%` for LIKE, with the wildcards the user typed taken literally.
-fn like_pattern(q: &str) -> Option<String> {
+pub(super) fn like_pattern(q: &str) -> Option<String> {
     let q = q.trim();
     if q.is_empty() {
         return None;

@@ -570,10 +570,24 @@ pub fn history_query(
     if let Some(w) = filter.watched {
         arg(&mut sql, "p.watched = ?", i64::from(w).into());
     }
-    if let Some(q) = filter.q.as_deref().and_then(fts_query) {
-        // `+p.id`: walk the history index in order and look each play up in the matches,
-        // rather than fetch every match and sort them (a common word matches thousands).
-        arg(&mut sql, "+p.id IN (SELECT rowid FROM plays_fts WHERE plays_fts MATCH ?)", q.into());
+    if let Some(q) = filter.q.as_deref() {
+        if let Some(words) = fts_query(q) {
+            // `+p.id`: walk the history index in order and look each play up in the matches,
+            // rather than fetch every match and sort them (a common word matches thousands).
+            arg(
+                &mut sql,
+                "+p.id IN (SELECT rowid FROM plays_fts WHERE plays_fts MATCH ?)",
+                words.into(),
+            );
+        } else if let Some(pattern) = super::libraries::like_pattern(q) {
+            // Nothing the full-text index holds (`😀`, `*`): the titles are searched for it
+            // literally, so a search never falls back to everything.
+            arg(
+                &mut sql,
+                "(p.title LIKE ? ESCAPE '\\' OR p.grandparent_title LIKE ? ESCAPE '\\')",
+                pattern.into(),
+            );
+        }
     }
     if let Some(c) = after {
         args.push(c.started_at.into());
@@ -846,13 +860,42 @@ mod tests {
             "a viewer sees only their plays"
         );
         assert!(all(&HistoryFilter::default(), Scope::Nothing).is_empty());
-        assert!(
-            all(&HistoryFilter { q: Some("\"*)(".into()), ..HistoryFilter::default() }, Scope::All)
-                .len()
-                == 25,
-            "punctuation only: no search"
-        );
+        let search = |q: &str| {
+            all(&HistoryFilter { q: Some(q.into()), ..HistoryFilter::default() }, Scope::All)
+        };
+        assert!(search("\"*)(").is_empty(), "punctuation only: searched literally, not ignored");
+        assert!(search("*").is_empty());
+        assert!(search("😀").is_empty());
+        assert!(search("%").is_empty(), "a LIKE wildcard is taken literally");
         assert_eq!(Cursor::decode("12.34"), Some(Cursor { started_at: 12, id: 34 }));
         assert_eq!(Cursor::decode("x"), None);
+    }
+
+    #[test]
+    fn a_search_of_no_words_looks_for_the_characters() {
+        let (_d, conn, server_id, user_id) = setup();
+        for (i, title) in (1_i64..).zip(["Smile 😀", "M*A*S*H", "100% Wolf", "Plain"]) {
+            let mut e = entry(server_id, &format!("m{i}"), 1_000 * i);
+            e.status = LiveStatus::Live;
+            e.session.item.title = title.into();
+            let finished = FinishedPlay {
+                entry: e,
+                stopped_at: 1_000 * i + 500,
+                reason: StopReason::Stopped,
+                play_ms: 500,
+                watched: false,
+            };
+            finish(&conn, &finished, user_id).unwrap();
+        }
+        let search = |q: &str| {
+            let filter = HistoryFilter { q: Some(q.into()), ..HistoryFilter::default() };
+            let page = history(&conn, &filter, Scope::All, None, 10).unwrap();
+            page.items.into_iter().map(|r| r.title).collect::<Vec<_>>()
+        };
+        assert_eq!(search("😀"), ["Smile 😀"]);
+        assert_eq!(search("*"), ["M*A*S*H"]);
+        assert_eq!(search("%"), ["100% Wolf"]);
+        assert!(search("🎬").is_empty(), "no match is no rows, never every row");
+        assert_eq!(search("wolf"), ["100% Wolf"], "words still use the index");
     }
 }
