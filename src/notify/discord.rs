@@ -84,15 +84,16 @@ impl DiscordConfig {
 
     /// The JSON body for `message`.
     pub fn body(&self, message: &Message) -> serde_json::Value {
-        let title = truncate_chars(&message.title, MAX_TITLE);
+        let title = markdown_within(&message.title, MAX_TITLE);
         let footer = FOOTER.to_owned();
         let mut budget = MAX_EMBED_TOTAL
             .saturating_sub(title.chars().count())
             .saturating_sub(footer.chars().count());
         let mut fields = Vec::new();
         for (name, value) in message.facts.iter().take(MAX_FIELDS) {
+            // The label is ours; the value may hold a user's or a server's name.
             let name = truncate_chars(name, MAX_FIELD_NAME);
-            let value = truncate_chars(value, MAX_FIELD_VALUE);
+            let value = markdown_within(value, MAX_FIELD_VALUE);
             let cost = name.chars().count() + value.chars().count();
             if cost > budget {
                 break;
@@ -100,7 +101,7 @@ impl DiscordConfig {
             budget -= cost;
             fields.push(json!({ "name": name, "value": value, "inline": true }));
         }
-        let description = truncate_chars(&message.body, MAX_DESCRIPTION.min(budget));
+        let description = markdown_within(&message.body, MAX_DESCRIPTION.min(budget));
         let mut embed = json!({
             "title": title,
             "description": description,
@@ -122,6 +123,33 @@ impl DiscordConfig {
         }
         body
     }
+}
+
+/// Discord renders markdown in embed titles, descriptions and field values: these take a
+/// backslash so a name like `**admin**`, `||x||` or `[login](https://evil)` shows as typed.
+const MARKDOWN: &[char] =
+    &['\\', '*', '_', '~', '`', '|', '>', '#', '-', '[', ']', '(', ')', '<', ':'];
+
+/// `text` with Discord's markdown escaped, at most `max` characters (cut between escapes,
+/// never inside one, ending with `…` when cut).
+fn markdown_within(text: &str, max: usize) -> String {
+    let escaped = |c: char| if MARKDOWN.contains(&c) { 2 } else { 1 };
+    let whole: usize = text.chars().map(escaped).sum();
+    let budget = if whole <= max { max } else { max.saturating_sub(1) };
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        used += escaped(c);
+        if used > budget {
+            out.push('…');
+            break;
+        }
+        if MARKDOWN.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Discord's errors: `{"message": "Invalid Webhook Token", "code": 50027}`.
@@ -220,6 +248,29 @@ mod tests {
         assert!(total <= MAX_EMBED_TOTAL, "{total}");
         assert!(embed["description"].as_str().unwrap().chars().count() <= MAX_DESCRIPTION);
         assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    }
+
+    #[test]
+    fn names_show_as_typed_not_as_markdown() {
+        let c = config(json!({"webhook_url": "https://discord.com/api/webhooks/1/abc"})).unwrap();
+        let event = Event::new(EventKind::Violation, "played from [here](https://evil.example)")
+            .rule(1, "Too ~~many~~ streams")
+            .user(2, "**admin**_x_")
+            .severity(Severity::High);
+        let body = c.body(&message::render(&event, &message::Links::default(), false));
+        let embed = &body["embeds"][0];
+        let user =
+            embed["fields"].as_array().unwrap().iter().find(|f| f["name"] == "User").unwrap();
+        assert_eq!(user["value"], r"\*\*admin\*\*\_x\_");
+        assert!(embed["title"].as_str().unwrap().contains(r"\*\*admin\*\*"), "{embed}");
+        assert!(
+            embed["description"].as_str().unwrap().contains(r"\[here\]\(https\://evil.example\)"),
+            "{embed}"
+        );
+        // Cut to size between escapes, never inside one.
+        assert_eq!(markdown_within("ab*cd", 5), "ab\\*…");
+        assert_eq!(markdown_within("a*", 3), "a\\*");
+        assert_eq!(markdown_within("**", 3), "\\*…");
     }
 
     #[test]
