@@ -283,6 +283,18 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 }
             })
         }))
+        .attach(AdHoc::on_liftoff("Keep the write-ahead log small", |rocket| {
+            Box::pin(async move {
+                if let (Some(tasks), Some(db)) =
+                    (rocket.state::<Arc<Tasks>>(), rocket.state::<Db>())
+                {
+                    let db = db.clone();
+                    tasks.spawn("database upkeep", move |stop| {
+                        crate::db::keep_wal_small(db, crate::db::WAL_FOLD_EVERY, stop)
+                    });
+                }
+            })
+        }))
         .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {
             Box::pin(async move {
                 let (Some(tasks), Some(notifier)) =
