@@ -155,7 +155,7 @@ impl Db {
 }
 
 /// How often [`keep_wal_small`] folds the WAL back into the database file.
-pub const WAL_FOLD_EVERY: Duration = Duration::from_secs(5 * 60);
+pub const WAL_FOLD_EVERY: Duration = Duration::from_mins(5);
 
 /// Folds the WAL back into the database file every `every` until `stop`. SQLite folds it
 /// only when no reader holds it back, and never truncates the file: a busy instance saw it
