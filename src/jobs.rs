@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::db::Db;
 use crate::db::jobs::{self as sql, JobRow, JobStatus};
-use crate::db::{Db, now_ms};
 use crate::error::{AppError, AppResult};
+use crate::time::now_ms;
 
 /// Progress is written at most this often while a job runs (milliseconds).
 const WRITE_EVERY_MS: i64 = 1_000;
@@ -252,7 +253,7 @@ impl JobHandle {
                 tracing::warn!(job = id, kind, %message, "background job failed");
             }
             Ok(()) => {
-                tracing::info!(job = id, kind, status = status.as_str(), %message, "background job ended")
+                tracing::info!(job = id, kind, status = status.as_str(), %message, "background job ended");
             }
             Err(e) => tracing::error!(job = id, kind, error = %e, "cannot record how a job ended"),
         }

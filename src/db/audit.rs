@@ -43,7 +43,7 @@ pub struct Entry {
 pub fn record(conn: &Connection, entry: &NewEntry<'_>) -> AppResult<()> {
     let details = entry.details.as_ref().map(serde_json::Value::to_string);
     conn.prepare_cached(INSERT)?.execute(params![
-        super::now_ms(),
+        crate::time::now_ms(),
         entry.actor,
         entry.action,
         entry.target,

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use crate::error::AppResult;
-use crate::media::ServerUser;
+use crate::media::model::ServerUser;
 use crate::media::model::UserRef;
 
 const UPSERT: &str = "INSERT INTO media_users (server_id, external_id, name, thumb, first_seen_at, last_seen_at) \

@@ -181,11 +181,6 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
-/// The current time in Unix milliseconds, the unit of every timestamp column.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 /// Every SQL statement the application prepares, so one test can check them all against
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]

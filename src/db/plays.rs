@@ -6,10 +6,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension as _, Row, params, params_from_iter};
 use serde::Serialize;
 
-use crate::auth::Scope;
+use crate::auth::model::Scope;
 use crate::error::{AppError, AppResult};
-use crate::geo::Geo;
-use crate::media::ServerKind;
+use crate::geo::model::Geo;
+use crate::media::model::ServerKind;
 use crate::media::model::{
     ActiveSession, Decision, Item, MediaType, PlaybackState, Player, StreamInfo, UserRef,
 };
@@ -382,7 +382,7 @@ impl HistoryRow {
 
     /// "Show · S01E03 · Title" or "Title (2010)".
     pub fn full_title(&self) -> String {
-        crate::web::format::full_title(
+        crate::format::full_title(
             &self.title,
             self.grandparent_title.as_deref(),
             self.season,

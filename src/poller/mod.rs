@@ -26,9 +26,10 @@ use crate::error::{AppError, AppResult};
 use crate::geo;
 use crate::media::{ActiveSession, MediaError, ServerUser};
 use crate::tasks::StopSignal;
+use crate::time::Ms;
 use live::{LiveHub, LiveSession, LiveView, ServerStatus};
 use registry::Registry;
-use tracker::{Event, FinishedPlay, LiveKey, Ms, Poll, Tracker, TrackerSettings};
+use tracker::{Event, FinishedPlay, LiveKey, Poll, Tracker, TrackerSettings};
 
 /// A live play's progress is written at least this often (state changes at once).
 const FLUSH_EVERY_MS: Ms = 30_000;
@@ -733,7 +734,7 @@ pub async fn run(
     mut stop: StopSignal,
 ) {
     loop {
-        let now = db::now_ms();
+        let now = crate::time::now_ms();
         let mut guard = poller.lock().await;
         let answers = tokio::select! {
             answers = guard.poll(now) => answers,
@@ -748,6 +749,6 @@ pub async fn run(
             () = stop.stopped() => break,
         }
     }
-    let saved = poller.lock().await.persist_all(db::now_ms()).await;
+    let saved = poller.lock().await.persist_all(crate::time::now_ms()).await;
     tracing::info!(saved, "poller stopped; live sessions saved for the next start");
 }

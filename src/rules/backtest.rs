@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::eval::{Context, PlayFacts, UserFacts, Verdict, evaluate};
 use super::model::Rule;
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
 
 /// A violation the rule would have raised.
 #[derive(Debug, Clone)]

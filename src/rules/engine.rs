@@ -21,8 +21,8 @@ use crate::db::{self, Db, households};
 use crate::error::{AppError, AppResult};
 use crate::poller::control::Control;
 use crate::poller::live::{LiveSession, LiveView};
-use crate::poller::tracker::Ms;
 use crate::tasks::StopSignal;
+use crate::time::Ms;
 
 /// Settings of the engine, changed in Settings → Rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,12 +4,12 @@
 use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
-use super::eval::{PlayFacts, UserFacts};
+use super::eval::{HISTORY_LIMIT, PlayFacts, UserFacts};
 use crate::error::AppResult;
 use crate::geo::Geo;
 use crate::media::model::{Decision, MediaType, PlaybackState};
 use crate::poller::live::LiveSession;
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
 
 const HISTORY: &str = "SELECT p.id, p.user_id, p.server_id, s.name, p.title, p.device_id, p.player, p.product, \
      p.platform, p.ip, p.is_local, p.geo_country, p.geo_city, p.geo_lat, p.geo_lon, p.geo_asn, p.geo_isp, \
@@ -32,9 +32,6 @@ const USERS: &str = "SELECT id, name, trust_score, first_seen_at, last_seen_at F
 pub(crate) fn statements() -> Vec<String> {
     vec![HISTORY.to_owned(), PERIOD.to_owned(), USER.to_owned(), USERS.to_owned()]
 }
-
-/// Most history rows one evaluation reads (window counts say when they reach past them).
-pub const HISTORY_LIMIT: usize = 5_000;
 
 fn play(r: &Row<'_>) -> rusqlite::Result<PlayFacts> {
     let ip: Option<String> = r.get(9)?;

@@ -10,7 +10,7 @@ use crate::{App, db};
 /// Points the demo's server rows at the running simulated servers (their ports change on
 /// every start), creating them on the first run.
 pub async fn configure(app: &App, cluster: &Cluster) -> AppResult<()> {
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     let inputs: Vec<ServerInput> = cluster
         .endpoints
         .iter()

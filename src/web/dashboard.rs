@@ -10,10 +10,10 @@ use rocket::response::stream::{Event, EventStream};
 
 use crate::auth::{Scope, Viewer};
 use crate::error::AppResult;
+use crate::format;
 use crate::media::model::{Decision, MediaType, PlaybackState};
 use crate::poller::control::Control;
 use crate::poller::live::{LiveSession, LiveView};
-use crate::web::format;
 use crate::web::layout::Layout;
 use crate::web::render;
 

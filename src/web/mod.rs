@@ -4,7 +4,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod dashboard;
-pub mod format;
+pub mod error;
 pub mod geoip;
 pub mod health;
 pub mod history;
@@ -113,8 +113,8 @@ fn to_base_path(config: &rocket::State<Config>) -> rocket::response::Redirect {
 
 pub fn catchers() -> Vec<Catcher> {
     let mut catchers = rocket::catchers![not_found, unprocessable, default_catcher];
-    // 401 and 403: to the sign-in page, or an error naming why (see auth::catchers).
-    catchers.extend(crate::auth::catchers::catchers());
+    // 401 and 403: to the sign-in page, or an error naming why (see web::auth::catchers).
+    catchers.extend(auth::catchers::catchers());
     catchers
 }
 

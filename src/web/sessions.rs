@@ -90,7 +90,7 @@ pub async fn terminate(
         })?;
         Ok(Stopped::Fragment(
             html,
-            Header::new("HX-Retarget", crate::error::ERROR_SLOT),
+            Header::new("HX-Retarget", crate::web::error::ERROR_SLOT),
             Header::new("HX-Reswap", "innerHTML"),
         ))
     } else {

@@ -14,6 +14,7 @@ use crate::db::media_users::{self, Device, Location, MediaUserRow};
 use crate::db::plays::{self, HistoryFilter};
 use crate::db::trust::{self, TrustEvent};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::rules::admin;
 use crate::rules::engine::RulesSettings;
 use crate::rules::trust::{Band, Change};
@@ -21,7 +22,7 @@ use crate::web::htmx::HxRequest;
 use crate::web::htmx::Saved;
 use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::{ClientAddr, audit, format, render};
+use crate::web::{ClientAddr, audit, render};
 
 /// Most timeline entries the page shows.
 const TIMELINE_LIMIT: u32 = 1000;

@@ -81,5 +81,5 @@ pub fn body<T>(data: Result<Json<T>, rocket::serde::json::Error<'_>>) -> AppResu
 
 /// RFC 3339 for an optional time.
 pub fn time(ms: Option<i64>) -> Option<String> {
-    ms.map(crate::web::format::rfc3339)
+    ms.map(crate::format::rfc3339)
 }
