@@ -21,6 +21,7 @@ pub mod rules;
 pub mod servers;
 pub mod sim;
 pub mod startup;
+pub mod stats;
 pub mod tasks;
 pub mod telemetry;
 pub mod time;
@@ -67,6 +68,7 @@ pub struct App {
     pub geo_updater: Arc<geo::download::Updater>,
     pub rules: Arc<rules::engine::Engine>,
     pub jobs: jobs::Jobs,
+    pub stats: stats::StatsService,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
     pub background: bool,
@@ -100,7 +102,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         .read_blocking(db::geo::list)
         .map_err(|e| StartupError(format!("cannot read the GeoIP overrides: {e}")))?;
     geo.set_overrides(overrides);
-    let queue = Arc::new(rules::engine::Queue::new());
+    let handoff = Arc::new(poller::handoff::Handoff::new());
     let poller = Poller::new(
         db.clone(),
         Arc::clone(&registry),
@@ -110,7 +112,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         config.confirm_window,
         inbox,
         Arc::clone(&geo),
-        Arc::clone(&queue),
+        Arc::clone(&handoff),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
@@ -118,7 +120,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
     let rules = Arc::new(rules::engine::Engine::new(
         db.clone(),
         Arc::clone(&control),
-        queue,
+        handoff,
         notifier.clone(),
         confirm_ms,
     ));
@@ -128,6 +130,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         secrets.clone(),
         config.maxmind_license_key.as_ref().map(|k| k.expose().to_owned()),
     ));
+    let stats = stats::StatsService::new(db.clone(), stats::Calendar::system());
     Ok(App {
         config,
         keys,
@@ -141,6 +144,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         geo_updater,
         rules,
         jobs: jobs::Jobs::new(db_for_jobs),
+        stats,
         background,
     })
 }
@@ -172,6 +176,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         rules,
         notifier,
         jobs,
+        stats,
         background,
     } = app;
     let limits = Limits::default()
@@ -212,6 +217,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&geo_updater))
         .manage(Arc::clone(&rules))
         .manage(jobs.clone())
+        .manage(stats.clone())
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
         .attach(AdHoc::on_liftoff("Announce", |rocket| {
@@ -248,6 +254,14 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
                 tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+            })
+        }))
+        .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {
+            Box::pin(async move {
+                if background {
+                    let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
+                    tasks.spawn("statistics", move |stop| stats.run(stop));
+                }
             })
         }))
         .attach(AdHoc::on_liftoff("Notification delivery", |rocket| {

@@ -15,6 +15,9 @@ Commands:
   serve        Run the server (the default)
   demo         Run with simulated Plex, Jellyfin and Emby servers and a story of viewers
   healthcheck  Exit 0 if the local server answers /healthz (for Docker's HEALTHCHECK)
+  stats rebuild
+               Fold the statistics again from all of history (they are kept up to date
+               by themselves; this is for a changed TZ or peace of mind)
   version      Print the version
   help         Print this help
 
@@ -23,6 +26,9 @@ Configuration comes from STREAMWARDEN_* environment variables (see the README)."
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map_or("serve", String::as_str);
+    if args.len() == 2 && command == "stats" && args[1] == "rebuild" {
+        return run(stats_rebuild());
+    }
     if args.len() > 1 {
         eprintln!("streamwarden: unexpected argument {:?}\n\n{USAGE}", args[1]);
         return ExitCode::from(2);
@@ -63,6 +69,28 @@ fn load_config() -> Result<Config, StartupError> {
         tracing::warn!("{warning}");
     }
     Ok(loaded.config)
+}
+
+/// `streamwarden stats rebuild`: refolds every rollup from history, in the time zone of
+/// this process (`TZ`), beside a running server or not.
+fn stats_rebuild() -> Result<(), StartupError> {
+    let config = load_config()?;
+    let db = streamwarden::db::Db::open(&config.database_path())
+        .map_err(|e| StartupError(e.to_string()))?;
+    let cal = streamwarden::stats::Calendar::system();
+    let started = std::time::Instant::now();
+    let folded = db
+        .write_blocking(|c| streamwarden::stats::rollups::rebuild_all(c, &cal))
+        .map_err(|e| StartupError(format!("cannot rebuild the statistics: {e}")))?;
+    println!(
+        "statistics rebuilt in {} ({}): {} plays over {} days, {:.1} s",
+        config.database_path().display(),
+        cal.name(),
+        folded.plays,
+        folded.days,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn serve() -> Result<(), StartupError> {

@@ -64,6 +64,7 @@ impl Tasks {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let future = task(self.signal());
+        #[expect(clippy::disallowed_methods, reason = "the registry is the one place that spawns")]
         let handle = tokio::spawn(async move {
             future.await;
             tracing::debug!(task = name, "background task ended");
@@ -130,6 +131,7 @@ mod tests {
     async fn sleep_wakes_on_stop() {
         let tasks = Tasks::new();
         let mut signal = tasks.signal();
+        #[expect(clippy::disallowed_methods, reason = "a test stands in for a task")]
         let waiter = tokio::spawn(async move { signal.sleep(Duration::from_hours(1)).await });
         tasks.shutdown(Duration::from_secs(1)).await;
         assert!(waiter.await.unwrap(), "sleep reports that shutdown started");

@@ -237,3 +237,126 @@ fn kill_9_then_restart_resumes_the_play_without_losing_or_doubling_it() {
     assert_eq!(history[0]["id"], id);
     drop(server);
 }
+
+/// An ntfy stand-in on a std thread: answers 200 to every request and counts them.
+fn counting_server(
+    listener: std::net::TcpListener,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = reader.get_mut().write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            );
+        }
+    });
+    count
+}
+
+#[test]
+fn a_kill_9_between_a_violation_and_its_alert_still_delivers_the_alert_once() {
+    use common::process::{free_port, http_request, wait_for};
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = "durability-test-admin-key-0123456789";
+    let launch = Launch {
+        args: vec!["demo".into()],
+        env: vec![
+            ("STREAMWARDEN_DATA_DIR".into(), data.display().to_string()),
+            ("STREAMWARDEN_API_KEY".into(), key.into()),
+        ],
+        as_user: None,
+    };
+    // The phone's ntfy server is not there yet: alerts wait in the outbox.
+    let ntfy_port = free_port();
+    let mut first = launch.start(dir.path());
+    let auth = format!("Bearer {key}");
+    let api = |port: u16, method: &str, path: &str, body: Option<&str>| {
+        let (status, body) = http_request(port, method, path, &[("Authorization", &auth)], body)
+            .unwrap_or_else(|| panic!("{method} {path}: no answer"));
+        (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default())
+    };
+    let channel = format!(
+        r#"{{"kind": "ntfy", "name": "phone", "events": ["violation"], "config": {{"server_url": "http://127.0.0.1:{ntfy_port}", "topic": "sharing"}}}}"#
+    );
+    assert_eq!(api(first.port, "POST", "/api/v1/notifiers", Some(&channel)).0, 201);
+    // The demo's rules, told to notify.
+    let (_, rules) = api(first.port, "GET", "/api/v1/rules", None);
+    for rule in rules.as_array().unwrap() {
+        let mut actions = rule["actions"].as_array().unwrap().clone();
+        actions.push(serde_json::json!({"type": "notify", "channels": [], "cooldown_minutes": 0}));
+        let patch = serde_json::json!({ "actions": actions }).to_string();
+        let rule_path = format!("/api/v1/rules/{}", rule["id"]);
+        assert_eq!(api(first.port, "PATCH", &rule_path, Some(&patch)).0, 200);
+    }
+    // The demo's story raises a violation within a minute or two; kill -9 at once.
+    let raised = wait_for(Duration::from_mins(3), || {
+        let (_, list) = api(first.port, "GET", "/api/v1/violations", None);
+        (!list["items"].as_array()?.is_empty()).then_some(())
+    });
+    assert!(raised.is_some(), "no violation in the demo:\n{}", first.log());
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let db = rusqlite::Connection::open(data.join("streamwarden.db")).unwrap();
+    let one = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let violations = one("SELECT count(*) FROM violations");
+    assert!(violations >= 1);
+    assert_eq!(
+        one("SELECT count(*) FROM notify_outbox WHERE kind = 'violation'"),
+        violations,
+        "every stored violation has its alert stored with it"
+    );
+    assert_eq!(one("SELECT count(*) FROM notify_outbox WHERE status = 'sent'"), 0);
+    let stored_before = one("SELECT max(id) FROM notify_outbox");
+    drop(db);
+
+    // ntfy is back, and so is Streamwarden.
+    let delivered = counting_server(std::net::TcpListener::bind(("127.0.0.1", ntfy_port)).unwrap());
+    let mut second = launch.start(dir.path());
+    let db = rusqlite::Connection::open(data.join("streamwarden.db")).unwrap();
+    let sent_before = wait_for(Duration::from_mins(1), || {
+        let sent: i64 = db
+            .query_row(
+                "SELECT count(*) FROM notify_outbox WHERE id <= ?1 AND status = 'sent'",
+                [stored_before],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (sent == violations).then_some(sent)
+    });
+    assert_eq!(
+        sent_before,
+        Some(violations),
+        "the alerts of before the kill went out:\n{}",
+        second.log()
+    );
+    second.stop_with("TERM", Duration::from_secs(10));
+    let all_sent: i64 = db
+        .query_row("SELECT count(*) FROM notify_outbox WHERE status = 'sent'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        i64::try_from(delivered.load(Ordering::SeqCst)).unwrap(),
+        all_sent,
+        "one request per stored alert: none lost, none twice"
+    );
+}

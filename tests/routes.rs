@@ -43,6 +43,7 @@ const VIEWER: &[(&str, &str)] = &[
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/sessions"),
     ("GET", "/api/v1/history"),
+    ("GET", "/api/v1/stats"),
     ("GET", "/api/v1/users"),
     ("GET", "/api/v1/users/<id>"),
     ("GET", "/api/v1/violations"),

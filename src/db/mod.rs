@@ -17,9 +17,11 @@ pub mod notify;
 pub mod oidc_flows;
 pub mod plays;
 pub mod rules;
+pub mod scheduled_actions;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -199,12 +201,14 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        scheduled_actions::STATEMENTS,
     ]
     .concat()
     .into_iter()
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()
 }

@@ -2,7 +2,9 @@
 //!
 //! How an alert travels:
 //!
-//! 1. The poller or the rules engine builds an [`Event`] and calls [`Notifier::publish`].
+//! 1. The poller or the rules engine builds an [`Event`] and stores it with [`enqueue`] inside
+//!    the transaction that records what caused it (a finished play, a violation), so that an
+//!    alert is never lost between two writes; other callers use [`Notifier::publish`].
 //! 2. Publishing routes the event ([`routing`]: each channel's events and minimum severity,
 //!    or the rule's named channels), applies cooldowns, and stores one message per channel
 //!    in the outbox (SQLite) in one transaction. Then it wakes the delivery worker. It never
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::rules::model::Severity;
 pub use channel::{ChannelConfig, ChannelKind, SendError};
 pub use event::{Event, EventKind, Subject};
-pub use notifier::{Notifier, Published};
+pub use notifier::{Notifier, Published, enqueue};
 pub use worker::{RetryPolicy, Worker};
 
 /// The id of a notification channel.

@@ -266,14 +266,28 @@ pub(super) fn new_uid() -> String {
 /// Routing, cooldowns and storing, in one transaction.
 fn route_and_store(conn: &mut Connection, event: &Event, now: i64) -> AppResult<Published> {
     let tx = conn.transaction()?;
-    let routes = store::routes(&tx)?;
+    let published = enqueue_at(&tx, event, now)?;
+    tx.commit()?;
+    Ok(published)
+}
+
+/// Routes `event` and stores its messages in the outbox on `tx`, which must be inside the
+/// caller's transaction: the alert then commits with what caused it (a violation, a finished
+/// play), or not at all. Wake the worker ([`Notifier::wake`]) after the commit. The outbox
+/// runs on the wall clock, whatever clock the caller's events are stamped with.
+pub fn enqueue(tx: &Connection, event: &Event) -> AppResult<Published> {
+    enqueue_at(tx, event, now_ms())
+}
+
+fn enqueue_at(tx: &Connection, event: &Event, now: i64) -> AppResult<Published> {
+    let routes = store::routes(tx)?;
     let targets = routing::targets(event, &routes);
     if targets.is_empty() {
         return Ok(Published::default());
     }
     let event_key = event.cooldown_ms.filter(|ms| *ms > 0).map(|ms| (event.cooldown_key(), ms));
     if let Some((key, _)) = &event_key
-        && sql::cooldown_active(&tx, key, now)?
+        && sql::cooldown_active(tx, key, now)?
     {
         tracing::debug!(kind = %event.kind, key, "notification suppressed by its cooldown");
         return Ok(Published { messages: Vec::new(), suppressed: true });
@@ -285,17 +299,17 @@ fn route_and_store(conn: &mut Connection, event: &Event, now: i64) -> AppResult<
     for route in targets {
         if let (Some(user), false) = (&event.user, route.user_cooldown.is_zero()) {
             let key = format!("channel:{}:user:{}", route.id, user.id);
-            if sql::cooldown_active(&tx, &key, now)? {
+            if sql::cooldown_active(tx, &key, now)? {
                 tracing::debug!(channel = %route.id, user = user.id, "notification suppressed by the channel's per-user cooldown");
                 continue;
             }
             let until = now
                 .saturating_add(i64::try_from(route.user_cooldown.as_millis()).unwrap_or(i64::MAX));
-            sql::set_cooldown(&tx, &key, until)?;
+            sql::set_cooldown(tx, &key, until)?;
         }
         let uid = new_uid();
         let id = sql::insert_message(
-            &tx,
+            tx,
             &NewMessage {
                 notifier_id: route.id.0,
                 uid: &uid,
@@ -316,9 +330,8 @@ fn route_and_store(conn: &mut Connection, event: &Event, now: i64) -> AppResult<
         messages.push(id);
     }
     if let (Some((key, ms)), false) = (&event_key, messages.is_empty()) {
-        sql::set_cooldown(&tx, key, now.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))?;
+        sql::set_cooldown(tx, key, now.saturating_add(i64::try_from(*ms).unwrap_or(i64::MAX)))?;
     }
-    tx.commit()?;
     Ok(Published { messages, suppressed: false })
 }
 

@@ -7,6 +7,7 @@
 //! off from failing servers, and on shutdown writes the live state so a restart resumes it.
 
 pub mod control;
+pub mod handoff;
 pub mod live;
 pub mod notices;
 pub mod registry;
@@ -27,6 +28,7 @@ use crate::geo;
 use crate::media::{ActiveSession, MediaError, ServerUser};
 use crate::tasks::StopSignal;
 use crate::time::Ms;
+use handoff::{Handoff, SWEEP_EVERY_MS, Trigger, Why, Work};
 use live::{LiveHub, LiveSession, LiveView, ServerStatus};
 use registry::Registry;
 use tracker::{Event, FinishedPlay, LiveKey, Poll, Tracker, TrackerSettings};
@@ -142,6 +144,17 @@ enum Unsaved {
     Discard(i64),
 }
 
+/// A notification of this tick, stored in the outbox by the same transaction that saves
+/// what it tells (so it is never lost, nor sent for a play that was not saved).
+#[derive(Debug, Clone)]
+enum Notice {
+    /// A play was confirmed: "stream started", once it has its id.
+    Started(LiveKey),
+    Stopped(Box<FinishedPlay>),
+    /// Complete already (a server down or up).
+    Ready(Box<crate::notify::Event>),
+}
+
 /// What a tick did, for tests and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -166,12 +179,10 @@ pub struct Poller {
     commands: mpsc::UnboundedReceiver<Command>,
     last_write_error: Option<String>,
     notifier: crate::notify::Notifier,
-    /// Notifications of this tick, sent once it is saved.
-    notices: Vec<crate::notify::Event>,
-    /// Plays confirmed this tick from a device their user never used before.
-    new_devices: Vec<LiveKey>,
+    /// Notifications waiting for the next successful save.
+    notices: Vec<Notice>,
     geo: Arc<geo::GeoIp>,
-    rules: Arc<crate::rules::engine::Queue>,
+    rules: Arc<Handoff>,
     last_sweep_at: Ms,
 }
 
@@ -186,7 +197,7 @@ impl Poller {
         confirm_window: Duration,
         commands: mpsc::UnboundedReceiver<Command>,
         geo: Arc<geo::GeoIp>,
-        rules: Arc<crate::rules::engine::Queue>,
+        rules: Arc<Handoff>,
     ) -> AppResult<Self> {
         let (settings, restored) =
             db.read_blocking(|conn| Ok((TrackingSettings::load(conn)?, plays::load_live(conn)?)))?;
@@ -210,7 +221,6 @@ impl Poller {
             last_write_error: None,
             notifier,
             notices: Vec::new(),
-            new_devices: Vec::new(),
             geo,
             rules,
             last_sweep_at: 0,
@@ -345,7 +355,8 @@ impl Poller {
                     }
                     if std::mem::take(&mut health.announced_down) {
                         let name = server_name(&self.servers, server_id);
-                        self.notices.push(notices::server_up(server_id, &name));
+                        let event = notices::server_up(server_id, &name);
+                        self.notices.push(Notice::Ready(Box::new(event)));
                     }
                     health.failures = 0;
                     health.next_attempt_at = 0;
@@ -370,7 +381,8 @@ impl Poller {
                     if health.failures >= notices::DOWN_AFTER_FAILURES && !health.announced_down {
                         health.announced_down = true;
                         let name = server_name(&self.servers, server_id);
-                        self.notices.push(notices::server_down(server_id, &name, &error));
+                        let event = notices::server_down(server_id, &name, &error);
+                        self.notices.push(Notice::Ready(Box::new(event)));
                     }
                     health.last_error = Some(error);
                     events.extend(self.tracker.observe(server_id, Poll::Failed, now));
@@ -380,59 +392,26 @@ impl Poller {
         }
         report.events = events.len();
         self.note_events(&events);
-        report.saved = self.save(now, synced_users).await;
         self.collect_notices(&events);
+        report.saved = self.save(now, synced_users).await;
         self.publish(now);
-        self.send_notices();
         self.hand_to_rules(&events, now);
         report
     }
 
-    /// The notifications of this tick's events (after saving, so the plays have ids).
+    /// The notifications of this tick's events, for the save to store.
     fn collect_notices(&mut self, events: &[Event]) {
         for event in events {
             match event {
-                Event::Confirmed(key) => {
-                    if let Some(entry) = self.tracker.get(key) {
-                        let name = server_name(&self.servers, entry.server_id);
-                        self.notices.push(notices::stream_started(entry, &name));
-                    }
-                }
-                Event::Stopped(play) => {
-                    let name = server_name(&self.servers, play.entry.server_id);
-                    self.notices.push(notices::stream_stopped(play, &name));
-                }
+                Event::Confirmed(key) => self.notices.push(Notice::Started(key.clone())),
+                Event::Stopped(play) => self.notices.push(Notice::Stopped(play.clone())),
                 _ => {}
             }
         }
-        for key in std::mem::take(&mut self.new_devices) {
-            if let Some(entry) = self.tracker.get(&key) {
-                let name = server_name(&self.servers, entry.server_id);
-                self.notices.push(notices::new_device(entry, &name));
-            }
-        }
-    }
-
-    /// Hands the notifications to the outbox off the poll path: storing them is quick, but
-    /// polling never waits on it.
-    fn send_notices(&mut self) {
-        if self.notices.is_empty() {
-            return;
-        }
-        let notices = std::mem::take(&mut self.notices);
-        let notifier = self.notifier.clone();
-        tokio::spawn(async move {
-            for notice in notices {
-                if let Err(e) = notifier.publish(notice).await {
-                    tracing::warn!(error = %e, "a notification could not be queued");
-                }
-            }
-        });
     }
 
     /// Tells the rules worker what happened (it runs beside us; we never wait for it).
     fn hand_to_rules(&mut self, events: &[Event], now: Ms) {
-        use crate::rules::engine::{Job, SWEEP_EVERY_MS, Trigger, Why};
         let play = |key: &LiveKey| self.tracker.get(key).and_then(|e| e.play_id);
         let mut triggers = Vec::new();
         for event in events {
@@ -455,9 +434,8 @@ impl Poller {
             self.last_sweep_at = now;
             triggers.push(Trigger::Sweep);
         }
-        if !triggers.is_empty() {
-            self.rules.submit(Job { triggers, now, view: self.hub.current() });
-        }
+        // Every tick, with or without triggers: its clock runs the actions that are due.
+        self.rules.submit(Work::new(triggers, now, self.hub.current()));
     }
 
     /// Marks what must be written, and queues the plays that ended.
@@ -538,16 +516,27 @@ impl Poller {
             .map(|(id, h)| (*id, h.clone()))
             .collect();
         let resume_window = self.tracker.settings.resume_window_ms;
-        if upserts.is_empty() && unsaved.is_empty() && health.is_empty() && synced_users.is_empty()
+        let notices = self.notices.clone();
+        if upserts.is_empty()
+            && unsaved.is_empty()
+            && health.is_empty()
+            && synced_users.is_empty()
+            && notices.is_empty()
         {
             return true;
         }
+        let names: HashMap<i64, String> =
+            self.servers.iter().map(|s| (s.id, s.name.clone())).collect();
+        let name = move |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("server {id}"));
 
         let result = self
             .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
                 let mut written = Vec::with_capacity(upserts.len());
+                let mut saved: HashMap<LiveKey, tracker::LiveEntry> = HashMap::new();
+                let mut new_devices: Vec<LiveKey> = Vec::new();
+                let mut alerts = 0;
                 for (key, entry) in &upserts {
                     let user_id = match entry.meta.user_id {
                         Some(id) => id,
@@ -563,6 +552,9 @@ impl Poller {
                         _ => plays::insert(&tx, entry, user_id, None)?,
                     };
                     let mut new_device = false;
+                    let mut saved_entry = entry.clone();
+                    saved_entry.play_id = Some(play_id);
+                    saved_entry.meta.user_id = Some(user_id);
                     if entry.meta.needs_resume_link && entry.status == tracker::LiveStatus::Live {
                         plays::link_resume(
                             &tx,
@@ -578,7 +570,11 @@ impl Poller {
                             &entry.session.player.device_id,
                         )?;
                     }
-                    written.push((key.clone(), play_id, user_id, entry.status, new_device));
+                    if new_device {
+                        new_devices.push(key.clone());
+                    }
+                    saved.insert(key.clone(), saved_entry);
+                    written.push((key.clone(), play_id, user_id, entry.status));
                 }
                 for item in &unsaved {
                     match item {
@@ -613,17 +609,44 @@ impl Poller {
                 for (server_id, users) in &synced_users {
                     media_users::sync(&tx, *server_id, users, now)?;
                 }
+                // In the order they happened; a new device right after its stream's start.
+                let mut events = Vec::new();
+                for notice in &notices {
+                    match notice {
+                        Notice::Started(key) => {
+                            let Some(entry) = saved.get(key) else { continue };
+                            events.push(notices::stream_started(entry, &name(entry.server_id)));
+                            if let Some(i) = new_devices.iter().position(|k| k == key) {
+                                new_devices.remove(i);
+                                events.push(notices::new_device(entry, &name(entry.server_id)));
+                            }
+                        }
+                        Notice::Stopped(play) => {
+                            events.push(notices::stream_stopped(play, &name(play.entry.server_id)));
+                        }
+                        Notice::Ready(event) => events.push((**event).clone()),
+                    }
+                }
+                for key in &new_devices {
+                    if let Some(entry) = saved.get(key) {
+                        events.push(notices::new_device(entry, &name(entry.server_id)));
+                    }
+                }
+                for event in &events {
+                    alerts += crate::notify::enqueue(&tx, event)?.messages.len();
+                }
                 tx.commit()?;
-                Ok(written)
+                Ok((written, alerts))
             })
             .await;
 
         match result {
-            Ok(written) => {
-                for (key, play_id, user_id, status, new_device) in written {
-                    if new_device {
-                        self.new_devices.push(key.clone());
-                    }
+            Ok((written, alerts)) => {
+                self.notices.clear();
+                if alerts > 0 {
+                    self.notifier.wake();
+                }
+                for (key, play_id, user_id, status) in written {
                     self.tracker.assign_play_id(&key, play_id);
                     if let Some(meta) = self.tracker.meta_mut(&key) {
                         meta.user_id = Some(user_id);

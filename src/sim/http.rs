@@ -70,11 +70,17 @@ where
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let handler = Arc::new(handler);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the listener belongs to the caller, who stops it through the handle; its connections live in its JoinSet and end with it"
+    )]
     let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let Ok((stream, _)) = listener.accept().await else { continue };
             let handler = Arc::clone(&handler);
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 if let Err(e) = handle(stream, handler.as_ref()).await {
                     tracing::trace!(error = %e, "simulated server connection failed");
                 }

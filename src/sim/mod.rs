@@ -60,7 +60,14 @@ impl Cluster {
             let shared = Arc::clone(&world);
             let (addr, task) = http::serve(move |req| {
                 let shared = Arc::clone(&shared);
-                async move { respond(&shared, index, &req) }
+                async move {
+                    let delay = delay_of(&shared, index, &req);
+                    let response = respond(&shared, index, &req);
+                    if delay > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    }
+                    response
+                }
             })
             .await?;
             endpoints.push(Endpoint { index, kind, name, url: format!("http://{addr}"), token });
@@ -77,6 +84,19 @@ impl Cluster {
 
 fn lock(world: &SharedWorld) -> std::sync::MutexGuard<'_, World> {
     world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How late to answer `req`: session listings wait `sessions_delay_ms` (and are counted).
+fn delay_of(world: &SharedWorld, index: usize, req: &Request) -> u64 {
+    let listing =
+        req.method == "GET" && matches!(req.path.as_str(), "/status/sessions" | "/Sessions");
+    if !listing {
+        return 0;
+    }
+    let mut world = lock(world);
+    let server = &mut world.servers[index];
+    server.session_polls += 1;
+    server.sessions_delay_ms
 }
 
 /// Answers one request to server `index`, as its vendor would.

@@ -20,6 +20,11 @@ pub struct SimServer {
     pub garbage: bool,
     /// Plex only: without a Plex Pass, terminate answers 401.
     pub plex_pass: bool,
+    /// Session listings are answered this late (real milliseconds), with the world as it
+    /// was when they were asked for: a poll in flight while the world changes.
+    pub sessions_delay_ms: u64,
+    /// Session listings asked for so far.
+    pub session_polls: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +130,8 @@ impl World {
             down: false,
             garbage: false,
             plex_pass: true,
+            sessions_delay_ms: 0,
+            session_polls: 0,
         });
         self.servers.len() - 1
     }

@@ -17,6 +17,7 @@ pub mod rules;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod users;
 pub mod violations;
 

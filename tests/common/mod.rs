@@ -83,7 +83,7 @@ impl TestEnv {
             .rocket()
             .state::<std::sync::Arc<streamwarden::rules::engine::Engine>>()
             .expect("managed rules engine");
-        tokio::time::timeout(std::time::Duration::from_secs(30), engine.queue().settled())
+        tokio::time::timeout(std::time::Duration::from_secs(30), engine.settled())
             .await
             .expect("the rules worker settles within 30 s");
     }

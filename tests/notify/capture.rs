@@ -101,15 +101,19 @@ impl Capture {
             TcpListener::bind(("127.0.0.1", self.port)).await.expect("bind capture port");
         self.port = listener.local_addr().unwrap().port();
         let (state, arrived) = (Arc::clone(&self.state), Arc::clone(&self.arrived));
-        self.task = Some(tokio::spawn(async move {
+        #[expect(clippy::disallowed_methods, reason = "the capture owns its listener task")]
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
             loop {
+                while connections.try_join_next().is_some() {}
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let (state, arrived) = (Arc::clone(&state), Arc::clone(&arrived));
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _ = serve(stream, &state, &arrived).await;
                 });
             }
-        }));
+        });
+        self.task = Some(task);
     }
 
     /// Stops listening: connections are refused until [`Capture::resume`].

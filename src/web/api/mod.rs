@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 pub mod violations;
 
@@ -31,6 +32,7 @@ pub fn routes() -> Vec<Route> {
         sessions::terminate,
         sessions::poll,
         history::list,
+        stats::get,
         users::list,
         users::get,
         users::set_trust,
