@@ -14,6 +14,7 @@ pub mod format;
 pub mod geo;
 pub mod jobs;
 pub mod keys;
+pub mod maintenance;
 pub mod media;
 pub mod notify;
 pub mod poller;
@@ -68,6 +69,7 @@ pub struct App {
     pub geo_updater: Arc<geo::download::Updater>,
     pub rules: Arc<rules::engine::Engine>,
     pub jobs: jobs::Jobs,
+    pub maintenance: Arc<maintenance::Maintenance>,
     pub stats: stats::StatsService,
     /// Run the poller in the background from liftoff. Tests turn it off and drive
     /// [`Poller::tick`] themselves.
@@ -115,6 +117,14 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         Arc::clone(&handoff),
     )
     .map_err(|e| StartupError(format!("cannot resume the live sessions: {e}")))?;
+    let tasks = Arc::new(Tasks::new());
+    let jobs = jobs::Jobs::new(db_for_jobs);
+    let maintenance = Arc::new(maintenance::Maintenance::new(
+        db.clone(),
+        Arc::clone(&registry),
+        jobs.clone(),
+        Arc::clone(&tasks),
+    ));
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
     let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);
     let rules = Arc::new(rules::engine::Engine::new(
@@ -136,14 +146,15 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         keys,
         db,
         secrets,
-        tasks: Arc::new(Tasks::new()),
+        tasks,
         poller: Arc::new(tokio::sync::Mutex::new(poller)),
         control,
         notifier,
         geo,
         geo_updater,
         rules,
-        jobs: jobs::Jobs::new(db_for_jobs),
+        jobs,
+        maintenance,
         stats,
         background,
     })
@@ -176,6 +187,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         rules,
         notifier,
         jobs,
+        maintenance,
         stats,
         background,
     } = app;
@@ -217,6 +229,7 @@ pub fn rocket(app: App) -> Rocket<Build> {
         .manage(Arc::clone(&geo_updater))
         .manage(Arc::clone(&rules))
         .manage(jobs.clone())
+        .manage(Arc::clone(&maintenance))
         .manage(stats.clone())
         .attach(web::htmx::SecurityHeaders)
         .attach(web::RequestLog)
@@ -242,6 +255,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 tasks.spawn("rules", move |stop| rules.run(stop));
                 if background {
                     tasks.spawn("geoip", move |stop| geo_updater.run(stop));
+                    tasks.spawn("library schedule", move |stop| {
+                        maintenance::schedule::run(maintenance, stop)
+                    });
                 }
             })
         }))

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod geo;
 pub mod households;
 pub mod jobs;
+pub mod libraries;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
@@ -208,6 +209,7 @@ pub(crate) fn all_statements() -> Vec<String> {
     .map(str::to_owned)
     .chain(plays::statements())
     .chain(rules::statements())
+    .chain(libraries::statements())
     .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()

@@ -210,3 +210,177 @@ fn jellyfin_media_sources_from_the_server_test_data() {
         assert!((kbps - bitrate).abs() < 600, "{file}: {kbps}");
     }
 }
+
+mod libraries {
+    use super::super::library::{ItemKind, LibraryKind};
+    use super::super::plex::{parse_body, parse_library_page, parse_sections};
+    use super::fixture;
+
+    fn page(path: &str) -> super::super::plex::LibraryPage {
+        let text = fixture(path);
+        parse_library_page(&parse_body(text.as_bytes(), None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn plex_sections_of_every_kind() {
+        let text = fixture("plex/library_sections.xml");
+        let sections = parse_sections(&parse_body(text.as_bytes(), None).unwrap()).unwrap();
+        let seen: Vec<(&str, &str, LibraryKind)> =
+            sections.iter().map(|l| (l.external_id.as_str(), l.name.as_str(), l.kind)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("1", "Movies", LibraryKind::Movie),
+                ("2", "TV Shows", LibraryKind::Show),
+                ("3", "Music", LibraryKind::Music)
+            ]
+        );
+    }
+
+    #[test]
+    fn plex_movies_with_sizes_resolutions_and_views() {
+        let page = page("plex/library_sections_1_all.movies.json");
+        assert_eq!((page.entries, page.items.len()), (10, 10));
+        let sd = &page.items[0];
+        assert_eq!(
+            (sd.external_id.as_str(), sd.title.as_str(), sd.year),
+            ("28550", "4 for Texas", Some(1963))
+        );
+        assert_eq!(sd.kind, Some(ItemKind::Movie));
+        assert_eq!((sd.width, sd.height, sd.size_bytes), (Some(640), Some(368), 1_468_592_128));
+        assert_eq!(sd.added_at, Some(1_586_886_369_000), "seconds become milliseconds");
+        assert_eq!((sd.view_count, sd.last_viewed_at), (0, None));
+        assert_eq!(sd.thumb.as_deref(), Some("/library/metadata/28550/thumb/1719370467"));
+        let watched = page.items.iter().find(|i| i.external_id == "23922").unwrap();
+        assert_eq!((watched.view_count, watched.last_viewed_at), (1, Some(1_563_149_090_000)));
+        assert_eq!((watched.width, watched.height), (Some(1920), Some(800)));
+        let big = page.items.iter().find(|i| i.title == "300").unwrap();
+        assert_eq!((big.height, big.size_bytes), (Some(2160), 56_679_095_113));
+        // This capture was taken without includeGuids: only the plex:// guid, no ids.
+        assert!(page.items.iter().all(|i| i.ids.is_empty()));
+    }
+
+    #[test]
+    fn plex_episodes_bring_their_seasons() {
+        let page = page("plex/library_sections_all.type4_episodes.json");
+        assert_eq!(page.entries, 10);
+        let seasons: Vec<_> =
+            page.items.iter().filter(|i| i.kind == Some(ItemKind::Season)).collect();
+        assert_eq!(seasons.len(), 2, "two seasons, once each");
+        assert_eq!(seasons[0].external_id, "45521");
+        assert_eq!(seasons[0].show_external_id.as_deref(), Some("45520"));
+        assert_eq!(seasons[0].show_title.as_deref(), Some("Alice in Borderland"));
+        assert_eq!((seasons[0].season_number, seasons[0].title.as_str()), (Some(1), "Season 1"));
+        let first = page.items.iter().find(|i| i.external_id == "45522").unwrap();
+        assert_eq!(first.kind, Some(ItemKind::Episode));
+        assert_eq!((first.season_number, first.episode_number), (Some(1), Some(1)));
+        assert_eq!(first.show_external_id.as_deref(), Some("45520"));
+        assert_eq!((first.height, first.size_bytes), (Some(2160), 4_354_485_068));
+        assert_eq!((first.view_count, first.last_viewed_at), (1, Some(1_633_889_060_000)));
+        assert_eq!(first.ids.tvdb.as_deref(), Some("7945991"));
+        assert_eq!(page.items.len(), 12);
+    }
+
+    #[test]
+    fn plex_shows_with_legacy_agent_ids() {
+        let page = page("plex/library_sections_all.type2_shows.json");
+        assert_eq!((page.entries, page.items.len()), (26, 26));
+        let titan = page.items.iter().find(|i| i.title == "Attack on Titan").unwrap();
+        assert_eq!(titan.kind, Some(ItemKind::Show));
+        assert_eq!(titan.ids.tvdb.as_deref(), Some("267440"));
+        assert_eq!((titan.view_count, titan.last_viewed_at), (95, Some(1_723_324_718_000)));
+        assert_eq!((titan.size_bytes, titan.height), (0, None), "a show's files are its episodes'");
+        assert!(titan.show_external_id.is_none());
+    }
+
+    #[test]
+    fn plex_xml_listings_read_like_json_ones() {
+        let movies = page("plex/library_movies_all.xml");
+        assert_eq!(movies.entries, 5);
+        let first = &movies.items[0];
+        assert_eq!((first.external_id.as_str(), first.title.as_str()), ("1", "Movie 1"));
+        assert_eq!(first.ids.imdb.as_deref(), Some("tt0123456"), "legacy imdb agent");
+        assert_eq!((first.view_count, first.last_viewed_at), (1, Some(1_505_969_509_000)));
+        // An old server's show listing has neither ratingKeys nor media: nothing to keep.
+        let old = page("plex/fuzeman_library_shows_all.xml");
+        assert_eq!((old.entries, old.items.len()), (2, 0));
+    }
+}
+
+mod jellyfin_libraries {
+    use super::super::jellyfin::{Flavor, parse_items, parse_virtual_folders};
+    use super::super::library::{ItemKind, LibraryKind};
+    use super::fixture;
+
+    #[test]
+    fn virtual_folders_of_jellyfin_and_emby() {
+        let folders = parse_virtual_folders(
+            fixture("jellyfin/virtual_folders.json").as_bytes(),
+            Flavor::Jellyfin,
+        )
+        .unwrap();
+        let kinds: Vec<(&str, LibraryKind)> =
+            folders.iter().map(|l| (l.name.as_str(), l.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Movies", LibraryKind::Movie),
+                ("Shows", LibraryKind::Show),
+                ("Music", LibraryKind::Music),
+                ("Home videos", LibraryKind::Other)
+            ]
+        );
+        assert_eq!(folders[0].external_id, "f137a2dd21bbc1b99aa5c0f6bf02a805");
+        let emby = parse_virtual_folders(
+            fixture("emby/virtual_folders_query.json").as_bytes(),
+            Flavor::Emby,
+        )
+        .unwrap();
+        assert_eq!((emby[0].external_id.as_str(), emby[0].kind), ("3", LibraryKind::Movie));
+    }
+
+    #[test]
+    fn movies_with_the_servers_media_sources() {
+        let (items, total) = parse_items(fixture("jellyfin/items_movies.json").as_bytes()).unwrap();
+        assert_eq!((items.len(), total), (2, Some(3)), "the trailer is not an item");
+        let sintel = &items[0];
+        assert_eq!(sintel.kind, Some(ItemKind::Movie));
+        assert_eq!(sintel.size_bytes, 344_509_829, "MediaSources[].Size");
+        assert_eq!((sintel.width, sintel.height), (Some(1920), Some(1080)));
+        assert_eq!(sintel.ids.tmdb.as_deref(), Some("45745"));
+        assert_eq!(sintel.ids.imdb.as_deref(), Some("tt1727587"));
+        assert_eq!(sintel.view_count, 2);
+        assert_eq!(sintel.last_viewed_at, Some(1_709_410_531_123));
+        assert_eq!(sintel.added_at, Some(1_672_912_800_000));
+        assert_eq!(
+            sintel.thumb.as_deref(),
+            Some("/Items/0b2c6a3f9d8e4a7b8c1d2e3f4a5b6c7d/Images/Primary")
+        );
+        let bunny = &items[1];
+        assert_eq!(bunny.size_bytes, 2 * 835_317_696, "both versions go with the item");
+        assert_eq!((bunny.width, bunny.height), (Some(1280), Some(720)), "integer stream types");
+        assert_eq!((bunny.view_count, bunny.last_viewed_at), (0, None));
+    }
+
+    #[test]
+    fn shows_seasons_and_episodes() {
+        let (items, _) = parse_items(fixture("jellyfin/items_shows.json").as_bytes()).unwrap();
+        let kinds: Vec<ItemKind> = items.iter().map(|i| i.kind.unwrap()).collect();
+        assert_eq!(kinds, [ItemKind::Show, ItemKind::Season, ItemKind::Episode]);
+        assert_eq!(items[0].ids.tvdb.as_deref(), Some("72362"));
+        assert!(items[0].show_external_id.is_none());
+        assert_eq!(items[1].season_number, Some(1));
+        assert_eq!(items[1].show_external_id.as_deref(), Some("aa01"));
+        let ep = &items[2];
+        assert_eq!((ep.season_number, ep.episode_number), (Some(1), Some(1)));
+        assert_eq!(ep.show_title.as_deref(), Some("Cosmos"));
+        assert_eq!((ep.view_count, ep.size_bytes), (1, 835_317_696));
+    }
+
+    #[test]
+    fn malformed_listings_are_errors() {
+        for bad in [&b""[..], b"[]", b"{\"Items\": 5}", b"{\"Items\": [{\"Id\": 5}]}"] {
+            assert!(parse_items(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -8,14 +8,26 @@
 //! | stop | `POST /Sessions/{id}/Playing/Stop` | same, with a JSON `PlaystateRequest` body |
 //! | controllable | `SupportsMediaControl` | `SupportsRemoteControl` |
 //!
+//! | libraries | `GET /Library/VirtualFolders` (an array) | `GET /Library/VirtualFolders/Query` (`{Items: [...]}`) |
+//! | delete | `DELETE /Items/{id}` answers 204 | the same, answers 200 |
+//!
 //! Sessions: `GET /Sessions`; rows without `NowPlayingItem` are idle clients and skipped;
 //! positions are in ticks (1 tick = 100 ns); `RemoteEndPoint` may carry a port.
+//!
+//! Library items: `GET /Items?ParentId=<library>&Recursive=true`, paged with
+//! `StartIndex`/`Limit`, with `Fields=MediaSources,ProviderIds,DateCreated` for sizes,
+//! resolutions and TMDB/TVDB/IMDb ids, and `UserId` of the first administrator for their
+//! `UserData` (play count, last played). Query parameters are `PascalCase`, which Emby wants
+//! and Jellyfin reads case-insensitively.
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::http::{self, Http, MAX_BODY, MAX_IMAGE};
+use super::library::{
+    ExternalIds, ItemKind, ItemSink, Library, LibraryItem, LibraryKind, Listed, Removed,
+};
 use super::model::{
     ActiveSession, Decision, Item, MediaType, PlaybackState, Player, ServerIdentity, ServerKind,
     ServerUser, StreamInfo, UserRef, parse_ip, resolution_from_height,
@@ -25,6 +37,21 @@ use super::{Connection, Image, MediaError, MediaServer};
 const TICKS_PER_MS: i64 = 10_000;
 /// How long Jellyfin and Emby show our messages, milliseconds.
 const MESSAGE_TIMEOUT_MS: u32 = 10_000;
+/// Items asked for per request when a library is listed (each carries its media streams).
+pub const LIBRARY_PAGE: u64 = 200;
+/// A listing that has not ended after this many items is a server that ignores paging.
+const MAX_LISTING: u64 = 5_000_000;
+/// The fields a library listing asks for beyond the defaults.
+const ITEM_FIELDS: &str = "MediaSources,ProviderIds,DateCreated";
+
+/// The account whose play state a library listing reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AdminUser {
+    NotLookedUp,
+    /// The server has no administrator we can see.
+    None,
+    Id(String),
+}
 
 /// Which server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +63,8 @@ pub enum Flavor {
 pub struct JellyfinClient {
     http: Http,
     flavor: Flavor,
+    /// The administrator whose `UserData` library listings carry, once looked up.
+    admin: std::sync::Mutex<AdminUser>,
 }
 
 impl JellyfinClient {
@@ -57,7 +86,32 @@ impl JellyfinClient {
                 headers.insert("X-Emby-Authorization", http::header_value(&client)?);
             }
         }
-        Ok(Self { http: Http::new(&connection.url, connection.verify_tls, headers)?, flavor })
+        Ok(Self {
+            http: Http::new(&connection.url, connection.verify_tls, headers)?,
+            flavor,
+            admin: std::sync::Mutex::new(AdminUser::NotLookedUp),
+        })
+    }
+
+    /// The first administrator's id (cached): library listings read their play state.
+    async fn admin_user(&self) -> Result<Option<String>, MediaError> {
+        let known = self.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        match known {
+            AdminUser::Id(id) => return Ok(Some(id)),
+            AdminUser::None => return Ok(None),
+            AdminUser::NotLookedUp => {}
+        }
+        let admin = self.users().await?.into_iter().find(|u| u.is_admin).map(|u| u.external_id);
+        *self.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            admin.clone().map_or(AdminUser::None, AdminUser::Id);
+        Ok(admin)
+    }
+
+    /// Reads `/Items` with `query` into a typed answer.
+    async fn query_items(&self, query: &[(&str, &str)]) -> Result<ItemQuery, MediaError> {
+        let reply = self.http.get_ok("/Items", query, "application/json", MAX_BODY).await?;
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| MediaError::Malformed(format!("/Items: {e}")))
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, MediaError> {
@@ -173,6 +227,99 @@ impl MediaServer for JellyfinClient {
         let content_type = reply.content_type.unwrap_or_else(|| "image/jpeg".to_owned());
         Ok(Image { content_type, bytes: reply.body })
     }
+
+    async fn libraries(&self) -> Result<Vec<Library>, MediaError> {
+        let folders: Vec<VirtualFolderDto> = match self.flavor {
+            Flavor::Jellyfin => self.get_json("/Library/VirtualFolders").await?,
+            Flavor::Emby => {
+                self.get_json::<FolderQuery>("/Library/VirtualFolders/Query").await?.items
+            }
+        };
+        Ok(folders.into_iter().filter_map(VirtualFolderDto::into_library).collect())
+    }
+
+    async fn library_items(
+        &self,
+        library: &Library,
+        sink: &mut dyn ItemSink,
+    ) -> Result<Listed, MediaError> {
+        let types = match library.kind {
+            LibraryKind::Movie => "Movie",
+            LibraryKind::Show => "Series,Season,Episode",
+            LibraryKind::Music | LibraryKind::Other => return Ok(Listed::Complete),
+        };
+        let admin = self.admin_user().await?;
+        let limit = LIBRARY_PAGE.to_string();
+        let mut start: u64 = 0;
+        let mut first_total = None;
+        loop {
+            let offset = start.to_string();
+            let mut query = vec![
+                ("ParentId", library.external_id.as_str()),
+                ("Recursive", "true"),
+                ("IncludeItemTypes", types),
+                ("Fields", ITEM_FIELDS),
+                ("SortBy", "DateCreated,SortName"),
+                ("SortOrder", "Ascending"),
+                ("EnableImages", "false"),
+                ("StartIndex", offset.as_str()),
+                ("Limit", limit.as_str()),
+            ];
+            if let Some(admin) = admin.as_deref() {
+                query.push(("UserId", admin));
+                query.push(("EnableUserData", "true"));
+            }
+            let answer = self.query_items(&query).await?;
+            let returned = answer.items.len() as u64;
+            let total = answer.total_record_count.unwrap_or(start + returned);
+            if first_total.is_none() {
+                sink.expect(total);
+                first_total = Some(total);
+            }
+            start += returned;
+            let items = answer.items.into_iter().filter_map(ItemRowDto::into_item).collect();
+            if sink.page(items, returned).await.is_break() {
+                return Ok(Listed::Partial);
+            }
+            if returned == 0 || start >= total || start >= MAX_LISTING {
+                let stable = first_total == Some(total) && start >= total;
+                return Ok(if stable { Listed::Complete } else { Listed::Partial });
+            }
+        }
+    }
+
+    async fn library_count(&self, library: &Library) -> Result<u64, MediaError> {
+        let types = match library.kind {
+            LibraryKind::Music => "MusicAlbum",
+            LibraryKind::Movie => "Movie",
+            LibraryKind::Show => "Series",
+            LibraryKind::Other => "",
+        };
+        let mut query =
+            vec![("ParentId", library.external_id.as_str()), ("Recursive", "true"), ("Limit", "0")];
+        if types.is_empty() {
+            query.push(("IsFolder", "false"));
+        } else {
+            query.push(("IncludeItemTypes", types));
+        }
+        Ok(self.query_items(&query).await?.total_record_count.unwrap_or(0))
+    }
+
+    async fn delete_item(&self, external_id: &str) -> Result<Removed, MediaError> {
+        let url = self.http.url(&format!("/Items/{}", encode_segment(external_id)), &[]);
+        let reply = self
+            .http
+            .send(Method::DELETE, url, &[("Accept", "application/json")], None, MAX_BODY)
+            .await?;
+        match reply.status.as_u16() {
+            200..=299 => Ok(Removed::Deleted),
+            404 => Ok(Removed::AlreadyGone),
+            403 => Err(MediaError::Refused(
+                "the server refused the delete (HTTP 403): the API key's user must be allowed to delete media".to_owned(),
+            )),
+            _ => http::check_status(reply).map(|_| Removed::Deleted),
+        }
+    }
 }
 
 /// Session ids are hex on both servers; anything else is escaped rather than trusted.
@@ -216,6 +363,184 @@ struct UserDto {
 struct UserPolicy {
     #[serde(default)]
     is_administrator: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FolderQuery {
+    #[serde(default)]
+    items: Vec<VirtualFolderDto>,
+}
+
+/// `VirtualFolderInfo`: Jellyfin names the folder's id `ItemId`, Emby both `ItemId` and `Id`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VirtualFolderDto {
+    name: Option<String>,
+    collection_type: Option<String>,
+    item_id: Option<String>,
+    id: Option<String>,
+}
+
+impl VirtualFolderDto {
+    fn into_library(self) -> Option<Library> {
+        let kind = match self.collection_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("movies") => LibraryKind::Movie,
+            Some("tvshows") => LibraryKind::Show,
+            Some("music") => LibraryKind::Music,
+            _ => LibraryKind::Other,
+        };
+        Some(Library {
+            external_id: self.item_id.or(self.id).filter(|i| !i.is_empty())?,
+            name: self.name.unwrap_or_else(|| "Untitled".to_owned()),
+            kind,
+        })
+    }
+}
+
+/// `BaseItemDtoQueryResult`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ItemQuery {
+    #[serde(default)]
+    items: Vec<ItemRowDto>,
+    total_record_count: Option<u64>,
+}
+
+/// One item of a library listing (`BaseItemDto`); only what we read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ItemRowDto {
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    production_year: Option<i64>,
+    series_id: Option<String>,
+    series_name: Option<String>,
+    index_number: Option<i64>,
+    parent_index_number: Option<i64>,
+    date_created: Option<String>,
+    width: Option<i64>,
+    height: Option<i64>,
+    #[serde(default)]
+    provider_ids: std::collections::HashMap<String, Option<String>>,
+    user_data: Option<UserDataDto>,
+    #[serde(default)]
+    media_sources: Vec<LibrarySourceDto>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserDataDto {
+    #[serde(default)]
+    play_count: i64,
+    #[serde(default)]
+    played: bool,
+    last_played_date: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LibrarySourceDto {
+    size: Option<i64>,
+    #[serde(default)]
+    media_streams: Vec<MediaStreamDto>,
+}
+
+/// An ISO 8601 time as Jellyfin and Emby write it (up to 7 decimals, `Z`), in milliseconds.
+fn parse_time(raw: &str) -> Option<i64> {
+    let ms = raw.trim().parse::<jiff::Timestamp>().ok()?.as_millisecond();
+    // 0001-01-01 means "never" in .NET.
+    (ms > 0).then_some(ms)
+}
+
+impl ItemRowDto {
+    /// The item, or `None` for what is not a movie, show, season or episode.
+    pub fn into_item(self) -> Option<LibraryItem> {
+        let kind = match self.kind.as_deref()? {
+            "Movie" => ItemKind::Movie,
+            "Series" => ItemKind::Show,
+            "Season" => ItemKind::Season,
+            "Episode" => ItemKind::Episode,
+            _ => return None,
+        };
+        let id = self.id.filter(|i| !i.is_empty())?;
+        let mut ids = ExternalIds::default();
+        for (provider, value) in &self.provider_ids {
+            if let Some(value) = value {
+                ids.add(provider, value);
+            }
+        }
+        let mut size_bytes = 0;
+        let (mut width, mut height) = (self.width, self.height);
+        let mut best = super::library::effective_height(width, height);
+        for source in &self.media_sources {
+            size_bytes += source.size.unwrap_or(0).max(0);
+            for video in source.media_streams.iter().filter(|s| s.is("Video")) {
+                let h = super::library::effective_height(video.width, video.height);
+                if h > best {
+                    (best, width, height) = (h, video.width, video.height);
+                }
+            }
+        }
+        let user = self.user_data;
+        let view_count = user
+            .as_ref()
+            .map_or(0, |u| if u.played { u.play_count.max(1) } else { u.play_count.max(0) });
+        let last_viewed_at =
+            user.as_ref().and_then(|u| u.last_played_date.as_deref()).and_then(parse_time);
+        let child = matches!(kind, ItemKind::Season | ItemKind::Episode);
+        let season_number = match kind {
+            ItemKind::Season => self.index_number,
+            ItemKind::Episode => self.parent_index_number,
+            _ => None,
+        };
+        let title =
+            self.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| match season_number {
+                Some(n) if kind == ItemKind::Season => format!("Season {n}"),
+                _ => "Untitled".to_owned(),
+            });
+        Some(LibraryItem {
+            thumb: Some(format!("/Items/{id}/Images/Primary")),
+            external_id: id,
+            kind: Some(kind),
+            title,
+            year: self.production_year,
+            show_external_id: if child { self.series_id } else { None },
+            show_title: if child { self.series_name } else { None },
+            season_number,
+            episode_number: if kind == ItemKind::Episode { self.index_number } else { None },
+            added_at: self.date_created.as_deref().and_then(parse_time),
+            last_viewed_at,
+            view_count,
+            size_bytes,
+            width,
+            height,
+            ids,
+        })
+    }
+}
+
+/// Parses a `/Library/VirtualFolders` (Jellyfin) or `/Library/VirtualFolders/Query` (Emby)
+/// body (for tests and the simulator's checks).
+pub fn parse_virtual_folders(body: &[u8], flavor: Flavor) -> Result<Vec<Library>, MediaError> {
+    let folders: Vec<VirtualFolderDto> = match flavor {
+        Flavor::Jellyfin => serde_json::from_slice(body),
+        Flavor::Emby => serde_json::from_slice::<FolderQuery>(body).map(|q| q.items),
+    }
+    .map_err(|e| MediaError::Malformed(format!("virtual folders: {e}")))?;
+    Ok(folders.into_iter().filter_map(VirtualFolderDto::into_library).collect())
+}
+
+/// Parses a `/Items` body into library items (for tests and the simulator's checks).
+pub fn parse_items(body: &[u8]) -> Result<(Vec<LibraryItem>, Option<u64>), MediaError> {
+    let answer: ItemQuery =
+        serde_json::from_slice(body).map_err(|e| MediaError::Malformed(format!("/Items: {e}")))?;
+    Ok((
+        answer.items.into_iter().filter_map(ItemRowDto::into_item).collect(),
+        answer.total_record_count,
+    ))
 }
 
 /// A row of `GET /Sessions` (`SessionInfoDto`); only what we read.
@@ -280,6 +605,7 @@ struct MediaStreamDto {
     #[serde(rename = "Type")]
     kind: Option<serde_json::Value>,
     codec: Option<String>,
+    width: Option<i64>,
     height: Option<i64>,
 }
 

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod jellyfin;
+pub mod library;
 pub mod model;
 pub mod plex;
 pub mod tree;
@@ -16,6 +17,7 @@ mod fixture_tests;
 use std::sync::Arc;
 
 use crate::error::AppError;
+pub use library::{ItemSink, Library, LibraryItem, Listed, Removed};
 pub use model::{ActiveSession, ServerIdentity, ServerKind, ServerUser};
 
 /// What went wrong talking to a media server. Messages never contain the token.
@@ -88,6 +90,25 @@ pub trait MediaServer: Send + Sync {
 
     /// Fetches an image by the path a session gave (posters).
     async fn image(&self, path: &str) -> Result<Image, MediaError>;
+
+    /// The libraries on the server (Plex sections, Jellyfin and Emby virtual folders).
+    async fn libraries(&self) -> Result<Vec<Library>, MediaError>;
+
+    /// Reads the items of a movie or show library page by page into `sink`: movies, or
+    /// shows with their seasons and episodes (sizes and resolutions on the episodes).
+    async fn library_items(
+        &self,
+        library: &Library,
+        sink: &mut dyn ItemSink,
+    ) -> Result<Listed, MediaError>;
+
+    /// How many items a library has, by the server's count (for libraries whose items are
+    /// not synced: music and others).
+    async fn library_count(&self, library: &Library) -> Result<u64, MediaError>;
+
+    /// Deletes an item (a movie, a show, a season) from the server and its disk. An item
+    /// the server no longer has is [`Removed::AlreadyGone`], not an error.
+    async fn delete_item(&self, external_id: &str) -> Result<Removed, MediaError>;
 }
 
 /// How to reach one server.

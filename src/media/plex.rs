@@ -7,6 +7,14 @@
 //!   not the `sessionKey`); HTTP 401 there means the server has no Plex Pass.
 //! - While video is transcoded, the session's `<Media>` describes the output; the source
 //!   quality comes from `/library/metadata/{ratingKey}`, fetched once per item and cached.
+//! - Libraries: `/library/sections`; items from `/library/sections/{key}/all`, paged with
+//!   `X-Plex-Container-Start`/`-Size`, `includeGuids=1` for the TMDB/TVDB/IMDb ids. A show
+//!   library is read as its shows (`type=2`) and then all its episodes at once (`type=4`),
+//!   which carry their season (`parentRatingKey`, `parentIndex`): one paged listing instead
+//!   of a `/library/metadata/{id}/children` request per show, and the episodes' `Media`
+//!   give the sizes and resolutions a season or show is made of.
+//! - Delete: `DELETE /library/metadata/{ratingKey}` (needs "Allow media deletion" on the
+//!   server); Plex sometimes answers 400 to a delete it then does, so 400 is retried twice.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,6 +23,10 @@ use reqwest::Method;
 use reqwest::header::HeaderMap;
 
 use super::http::{self, Http, MAX_BODY, MAX_IMAGE};
+use super::library::{
+    ExternalIds, ItemKind, ItemSink, Library, LibraryItem, LibraryKind, Listed, Removed,
+    effective_height,
+};
 use super::model::{
     ActiveSession, Decision, Item, MediaType, PlaybackState, Player, ServerIdentity, ServerKind,
     ServerUser, StreamInfo, UserRef, parse_ip, resolution_from_height, resolution_from_label,
@@ -24,6 +36,10 @@ use super::{Connection, Image, MediaError, MediaServer};
 
 /// Items whose source quality we remember (bounded: cleared when it fills).
 const SOURCE_CACHE_SIZE: usize = 512;
+/// Items asked for per request when a library is listed.
+pub const LIBRARY_PAGE: u64 = 500;
+/// A listing that has not ended after this many items is a server that ignores paging.
+const MAX_LISTING: u64 = 5_000_000;
 
 pub struct PlexClient {
     http: Http,
@@ -172,6 +188,260 @@ impl MediaServer for PlexClient {
         let content_type = reply.content_type.unwrap_or_else(|| "image/jpeg".to_owned());
         Ok(Image { content_type, bytes: reply.body })
     }
+
+    async fn libraries(&self) -> Result<Vec<Library>, MediaError> {
+        parse_sections(&self.get_tree("/library/sections").await?)
+    }
+
+    async fn library_items(
+        &self,
+        library: &Library,
+        sink: &mut dyn ItemSink,
+    ) -> Result<Listed, MediaError> {
+        // Plex's types: 1 movie, 2 show, 4 episode.
+        let parts: &[&str] = match library.kind {
+            LibraryKind::Movie => &["1"],
+            LibraryKind::Show => &["2", "4"],
+            LibraryKind::Music | LibraryKind::Other => &[],
+        };
+        let mut listed = Listed::Complete;
+        for plex_type in parts {
+            match self.list_part(library, plex_type, sink).await? {
+                Listed::Complete => {}
+                Listed::Partial => listed = Listed::Partial,
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn library_count(&self, library: &Library) -> Result<u64, MediaError> {
+        let path = format!("/library/sections/{}/all", encode_segment(&library.external_id));
+        let query = [("X-Plex-Container-Start", "0"), ("X-Plex-Container-Size", "0")];
+        let reply = self.http.get_ok(&path, &query, "application/xml", MAX_BODY).await?;
+        let root = parse_body(&reply.body, reply.content_type.as_deref())?;
+        let total = root.attr_i64("totalSize").or_else(|| root.attr_i64("size")).unwrap_or(0);
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    async fn delete_item(&self, external_id: &str) -> Result<Removed, MediaError> {
+        let url = self.http.url(&format!("/library/metadata/{}", encode_segment(external_id)), &[]);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let reply = self.http.send(Method::DELETE, url.clone(), &[], None, MAX_BODY).await?;
+            match reply.status.as_u16() {
+                200..=299 => return Ok(Removed::Deleted),
+                404 => return Ok(Removed::AlreadyGone),
+                401 | 403 => {
+                    return Err(MediaError::Refused(format!(
+                        "Plex refused the delete (HTTP {}): turn on Settings → Library → \"Allow media deletion\" on the server, with the owner's token",
+                        reply.status.as_u16()
+                    )));
+                }
+                400 if attempts < 3 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                _ => return http::check_status(reply).map(|_| Removed::Deleted),
+            }
+        }
+    }
+}
+
+impl PlexClient {
+    /// Reads one `/all?type=` listing of a library, page by page.
+    async fn list_part(
+        &self,
+        library: &Library,
+        plex_type: &str,
+        sink: &mut dyn ItemSink,
+    ) -> Result<Listed, MediaError> {
+        let path = format!("/library/sections/{}/all", encode_segment(&library.external_id));
+        let size = LIBRARY_PAGE.to_string();
+        let mut start: u64 = 0;
+        let mut first_total = None;
+        loop {
+            let offset = start.to_string();
+            let query = [
+                ("type", plex_type),
+                ("includeGuids", "1"),
+                ("X-Plex-Container-Start", offset.as_str()),
+                ("X-Plex-Container-Size", size.as_str()),
+            ];
+            let reply = self.http.get_ok(&path, &query, "application/xml", MAX_BODY).await?;
+            let root = parse_body(&reply.body, reply.content_type.as_deref())?;
+            let page = parse_library_page(&root)?;
+            let returned = page.entries;
+            // Without paging support, Plex sends everything and no totalSize.
+            let total = root
+                .attr_i64("totalSize")
+                .and_then(|t| u64::try_from(t).ok())
+                .unwrap_or(start + returned);
+            if first_total.is_none() {
+                sink.expect(total);
+                first_total = Some(total);
+            }
+            start += returned;
+            if sink.page(page.items, returned).await.is_break() {
+                return Ok(Listed::Partial);
+            }
+            if returned == 0 || start >= total || start >= MAX_LISTING {
+                let stable = first_total == Some(total) && start >= total;
+                return Ok(if stable { Listed::Complete } else { Listed::Partial });
+            }
+        }
+    }
+}
+
+/// Path segments are ratingKeys and section keys (digits); anything else is escaped.
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The libraries of `/library/sections`.
+pub fn parse_sections(root: &Node) -> Result<Vec<Library>, MediaError> {
+    if root.name != "MediaContainer" {
+        return Err(MediaError::Malformed(format!(
+            "expected a MediaContainer, got <{}>",
+            root.name
+        )));
+    }
+    Ok(root
+        .children
+        .iter()
+        .filter_map(|d| {
+            let kind = match d.attr("type")? {
+                "movie" => LibraryKind::Movie,
+                "show" => LibraryKind::Show,
+                "artist" => LibraryKind::Music,
+                _ => LibraryKind::Other,
+            };
+            Some(Library {
+                external_id: d.attr("key")?.to_owned(),
+                name: d.attr("title").unwrap_or("Untitled").to_owned(),
+                kind,
+            })
+        })
+        .collect())
+}
+
+/// One page of `/library/sections/{key}/all`.
+pub struct LibraryPage {
+    pub items: Vec<LibraryItem>,
+    /// How many entries the page had (the paging counts these, whatever we kept).
+    pub entries: u64,
+}
+
+/// Reads one page of a library listing: movies, shows, or episodes with the season each
+/// belongs to (a season once per page, as an item of its own).
+pub fn parse_library_page(root: &Node) -> Result<LibraryPage, MediaError> {
+    if root.name != "MediaContainer" {
+        return Err(MediaError::Malformed(format!(
+            "expected a MediaContainer, got <{}>",
+            root.name
+        )));
+    }
+    let mut items = Vec::with_capacity(root.children.len());
+    let mut seasons: Vec<String> = Vec::new();
+    for node in &root.children {
+        let Some(item) = parse_library_item(node) else { continue };
+        if item.kind == Some(ItemKind::Episode)
+            && let Some(season) = season_of(node)
+            && !seasons.contains(&season.external_id)
+        {
+            seasons.push(season.external_id.clone());
+            items.push(season);
+        }
+        items.push(item);
+    }
+    Ok(LibraryPage { items, entries: root.children.len() as u64 })
+}
+
+/// Plex seconds to milliseconds.
+fn plex_time(node: &Node, name: &str) -> Option<i64> {
+    node.attr_i64(name).filter(|s| *s > 0).map(|s| s * 1000)
+}
+
+fn parse_library_item(node: &Node) -> Option<LibraryItem> {
+    let kind = match node.attr("type")? {
+        "movie" => ItemKind::Movie,
+        "show" => ItemKind::Show,
+        "episode" => ItemKind::Episode,
+        _ => return None,
+    };
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let mut ids = ExternalIds::default();
+    for guid in node.children_named("Guid") {
+        if let Some(id) = guid.attr("id") {
+            ids.add_guid(id);
+        }
+    }
+    if let Some(guid) = node.attr("guid") {
+        ids.add_guid(guid);
+    }
+    // Every version and every part is deleted with the item; the best version is its
+    // resolution.
+    let mut size_bytes = 0_i64;
+    let mut best: Option<(i64, Option<i64>, Option<i64>)> = None;
+    for media in node.children_named("Media") {
+        let (width, height) = (media.attr_i64("width"), media.attr_i64("height"));
+        if let Some(h) = effective_height(width, height)
+            && best.is_none_or(|(b, _, _)| h > b)
+        {
+            best = Some((h, width, height));
+        }
+        size_bytes += media
+            .children_named("Part")
+            .filter_map(|p| p.attr_i64("size"))
+            .filter(|s| *s > 0)
+            .sum::<i64>();
+    }
+    let (width, height) = best.map_or((None, None), |(_, w, h)| (w, h));
+    let episode = kind == ItemKind::Episode;
+    Some(LibraryItem {
+        external_id: node.attr("ratingKey")?.to_owned(),
+        kind: Some(kind),
+        title: node.attr("title").unwrap_or("Untitled").to_owned(),
+        year: node.attr_i64("year"),
+        show_external_id: if episode { owned(node.attr("grandparentRatingKey")) } else { None },
+        show_title: if episode { owned(node.attr("grandparentTitle")) } else { None },
+        season_number: if episode { node.attr_i64("parentIndex") } else { None },
+        episode_number: if episode { node.attr_i64("index") } else { None },
+        added_at: plex_time(node, "addedAt"),
+        last_viewed_at: plex_time(node, "lastViewedAt"),
+        view_count: node.attr_i64("viewCount").unwrap_or(0).max(0),
+        size_bytes,
+        width,
+        height,
+        ids,
+        thumb: owned(node.attr("thumb")),
+    })
+}
+
+/// The season an episode of a `type=4` listing belongs to.
+fn season_of(episode: &Node) -> Option<LibraryItem> {
+    let number = episode.attr_i64("parentIndex");
+    Some(LibraryItem {
+        external_id: episode.attr("parentRatingKey")?.to_owned(),
+        kind: Some(ItemKind::Season),
+        title: episode.attr("parentTitle").map_or_else(
+            || number.map_or_else(|| "Season".to_owned(), |n| format!("Season {n}")),
+            str::to_owned,
+        ),
+        year: None,
+        show_external_id: Some(episode.attr("grandparentRatingKey")?.to_owned()),
+        show_title: episode.attr("grandparentTitle").map(str::to_owned),
+        season_number: number,
+        thumb: episode.attr("parentThumb").map(str::to_owned),
+        ..LibraryItem::default()
+    })
 }
 
 /// Reads a Plex body as XML or JSON, whichever it is.

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod formats;
 pub mod http;
+pub mod library;
 pub mod scenario;
 pub mod world;
 
@@ -151,6 +152,30 @@ fn plex(world: &mut World, index: usize, req: &Request) -> Response {
                 Response::empty(404)
             }
         }
+        ("GET", "/library/sections") => xml(library::plex_sections(&server.libraries)),
+        ("GET", path) if path.starts_with("/library/sections/") && path.ends_with("/all") => {
+            let key = &path["/library/sections/".len()..path.len() - "/all".len()];
+            let Some(at) = server.libraries.iter().position(|l| l.key == key) else {
+                return Response::empty(404);
+            };
+            // Plex reads paging from the query or from headers.
+            let param =
+                |name: &str| req.query(name).or_else(|| req.header(name)).map(str::to_owned);
+            let start = param("X-Plex-Container-Start").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let size = param("X-Plex-Container-Size").and_then(|s| s.parse().ok());
+            let plex_type = req.query("type").unwrap_or("1");
+            let guids = req.query("includeGuids") == Some("1");
+            let body = library::plex_all(&server.libraries[at], plex_type, start, size, guids);
+            let server = &mut world.servers[index];
+            if let Some(movie) = server.appears_while_listing.take() {
+                server.libraries[at].movies.push(movie);
+            }
+            xml(body)
+        }
+        ("DELETE", path) if path.starts_with("/library/metadata/") => {
+            let id = path["/library/metadata/".len()..].to_owned();
+            delete_item(world, index, &id, 200)
+        }
         ("GET", path) if path.starts_with("/library/metadata/") => {
             let rest = &path["/library/metadata/".len()..];
             match rest.split_once('/') {
@@ -192,6 +217,17 @@ fn jellyfin(world: &mut World, index: usize, req: &Request) -> Response {
         ("GET", ["Users", "Query"]) if emby => {
             let users = formats::jellyfin_users(server);
             Response::json(&json!({ "Items": users, "TotalRecordCount": users.len() }))
+        }
+        ("GET", ["Library", "VirtualFolders"]) if !emby => {
+            Response::json(&library::jellyfin_folders(&server.libraries, false))
+        }
+        ("GET", ["Library", "VirtualFolders", "Query"]) if emby => {
+            Response::json(&library::jellyfin_folders(&server.libraries, true))
+        }
+        ("GET", ["Items"]) => jellyfin_items(world, index, req),
+        ("DELETE", ["Items", id]) => {
+            let id = (*id).to_owned();
+            delete_item(world, index, &id, if emby { 200 } else { 204 })
         }
         ("GET", ["Items", id, "Images", "Primary"]) => {
             Response::new(200, "image/png", formats::poster_png(id))
@@ -240,4 +276,56 @@ fn jellyfin(world: &mut World, index: usize, req: &Request) -> Response {
         }
         _ => Response::empty(404),
     }
+}
+
+/// A library item deleted through the API (`ok`: the vendor's success status).
+fn delete_item(world: &mut World, index: usize, id: &str, ok: u16) -> Response {
+    let server = &mut world.servers[index];
+    if server.fail_deletes {
+        return Response::new(
+            500,
+            "text/plain",
+            "Internal Server Error: the file could not be removed",
+        );
+    }
+    match library::delete(&mut server.libraries, id) {
+        library::SimDelete::Deleted => {
+            world.actions.push(Action::Deleted { server: index, id: id.to_owned() });
+            Response::empty(ok)
+        }
+        library::SimDelete::NotFound => Response::empty(404),
+    }
+}
+
+/// `GET /Items`: a library's items, paged; query names are case-insensitive, as
+/// ASP.NET (Jellyfin) reads them.
+fn jellyfin_items(world: &mut World, index: usize, req: &Request) -> Response {
+    let param = |name: &str| {
+        req.query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    };
+    let server = &world.servers[index];
+    let Some(library) =
+        param("ParentId").and_then(|p| server.libraries.iter().position(|l| l.key == p))
+    else {
+        return Response::json(&json!({ "Items": [], "TotalRecordCount": 0, "StartIndex": 0 }));
+    };
+    let admin = server.users.iter().find(|u| u.admin).map(|u| u.id.as_str());
+    let with_user = param("UserId").is_some() && param("UserId") == admin;
+    let types: Vec<&str> =
+        param("IncludeItemTypes").map(|t| t.split(',').collect()).unwrap_or_default();
+    let rows = library::jellyfin_items(&server.libraries[library], &types, with_user);
+    let start: usize = param("StartIndex").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let limit: usize = param("Limit").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    let total = if server.libraries[library].kind().has_items() {
+        rows.len()
+    } else {
+        usize::try_from(server.libraries[library].count).unwrap_or(0)
+    };
+    let page: Vec<serde_json::Value> = rows.into_iter().skip(start).take(limit).collect();
+    let body = json!({ "Items": page, "TotalRecordCount": total, "StartIndex": start });
+    let server = &mut world.servers[index];
+    if let Some(movie) = server.appears_while_listing.take() {
+        server.libraries[library].movies.push(movie);
+    }
+    Response::json(&body)
 }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::library::SimLibrary;
 use crate::media::ServerKind;
 use crate::media::model::MediaType;
 
@@ -20,6 +21,12 @@ pub struct SimServer {
     pub garbage: bool,
     /// Plex only: without a Plex Pass, terminate answers 401.
     pub plex_pass: bool,
+    pub libraries: Vec<SimLibrary>,
+    /// Deletes of library items answer 500 (a disk that refuses, a server bug).
+    pub fail_deletes: bool,
+    /// A movie that appears in the listed library right after the first page is served
+    /// (the library changes while a sync reads it).
+    pub appears_while_listing: Option<super::library::SimMovie>,
     /// Session listings are answered this late (real milliseconds), with the world as it
     /// was when they were asked for: a poll in flight while the world changes.
     pub sessions_delay_ms: u64,
@@ -88,8 +95,22 @@ pub struct SimPlay {
 /// Something a client did to the world, for tests to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Terminated { server: usize, session_key: String, reason: String },
-    Message { server: usize, session_key: String, header: String, text: String },
+    Terminated {
+        server: usize,
+        session_key: String,
+        reason: String,
+    },
+    Message {
+        server: usize,
+        session_key: String,
+        header: String,
+        text: String,
+    },
+    /// A library item was deleted through the API.
+    Deleted {
+        server: usize,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,6 +151,9 @@ impl World {
             down: false,
             garbage: false,
             plex_pass: true,
+            libraries: Vec::new(),
+            fail_deletes: false,
+            appears_while_listing: None,
             sessions_delay_ms: 0,
             session_polls: 0,
         });
@@ -219,6 +243,13 @@ impl World {
                 p.position_ms = (p.position_ms + ms).min(p.item.duration_ms);
             }
         }
+    }
+
+    /// Adds a library to `server`; returns its index there.
+    pub fn add_library(&mut self, server: usize, library: SimLibrary) -> usize {
+        let libraries = &mut self.servers[server].libraries;
+        libraries.push(library);
+        libraries.len() - 1
     }
 
     /// The plays of one server.

@@ -102,3 +102,111 @@ pub fn film() -> SimItem {
 pub fn ep(n: i64) -> SimItem {
     world::episode(&format!("70{n}"), ("700", "The Show"), 1, n, &format!("Episode {n}"), 40)
 }
+
+/// A day in milliseconds.
+pub const DAY: i64 = 86_400_000;
+
+/// [`three_servers`] with libraries. Plex: "Movies" (Sintel `900` as [`film`] plays it, with
+/// TMDB 45745; Big Buck Bunny, never watched, 480p; Huge, 60 GB 4K; Watched by the owner),
+/// "Shows" (The Show `700` as [`ep`] plays it: season 1 with episodes `701`-`703`, season 2
+/// with `7201`, `7202`; TVDB 1234), "Music" (40 artists). Jellyfin: "Films" with its own copy
+/// of Sintel (TMDB 45745) and Elephants Dream. Emby: "Movies" with Spring. Times count back
+/// from `now`.
+pub fn library_world(now: i64) -> World {
+    use streamwarden::media::library::LibraryKind;
+    use streamwarden::sim::library::{self, SimEpisode, SimFile, SimLibrary, SimSeason, SimShow};
+    let mut w = three_servers();
+    let mut sintel = library::movie("900", "Sintel", 2010, now - 400 * DAY, 4.0, 1080);
+    sintel.tmdb = Some("45745".into());
+    let bunny = library::movie("3001", "Big Buck Bunny", 2008, now - 500 * DAY, 1.2, 480);
+    let huge = library::movie("3002", "Huge", 2020, now - 30 * DAY, 60.0, 2160);
+    let mut watched = library::movie("3003", "Watched", 2019, now - 800 * DAY, 8.0, 1080);
+    watched.file.view_count = 3;
+    watched.file.last_viewed_at = Some(now - 10 * DAY);
+    let episode = |id: &str, n: i64| SimEpisode {
+        id: id.into(),
+        number: n,
+        title: format!("Episode {n}"),
+        file: SimFile {
+            added_at: now - 300 * DAY,
+            size_bytes: 2_000_000_000,
+            width: 1920,
+            height: 1080,
+            ..SimFile::default()
+        },
+    };
+    let the_show = SimShow {
+        id: "700".into(),
+        title: "The Show".into(),
+        year: 2019,
+        tvdb: Some("1234".into()),
+        tmdb: None,
+        added_at: now - 300 * DAY,
+        seasons: vec![
+            SimSeason {
+                id: "700s1".into(),
+                number: 1,
+                episodes: vec![episode("701", 1), episode("702", 2), episode("703", 3)],
+            },
+            SimSeason {
+                id: "700s2".into(),
+                number: 2,
+                episodes: vec![episode("7201", 1), episode("7202", 2)],
+            },
+        ],
+    };
+    w.add_library(
+        PLEX,
+        SimLibrary {
+            key: "1".into(),
+            name: "Movies".into(),
+            kind: Some(LibraryKind::Movie),
+            movies: vec![sintel, bunny, huge, watched],
+            ..SimLibrary::default()
+        },
+    );
+    w.add_library(
+        PLEX,
+        SimLibrary {
+            key: "2".into(),
+            name: "Shows".into(),
+            kind: Some(LibraryKind::Show),
+            shows: vec![the_show],
+            ..SimLibrary::default()
+        },
+    );
+    w.add_library(
+        PLEX,
+        SimLibrary {
+            key: "3".into(),
+            name: "Music".into(),
+            kind: Some(LibraryKind::Music),
+            count: 40,
+            ..SimLibrary::default()
+        },
+    );
+    let mut copy = library::movie("9f0e", "Sintel", 2010, now - 200 * DAY, 3.0, 720);
+    copy.tmdb = Some("45745".into());
+    let elephants = library::movie("9f0f", "Elephants Dream", 2006, now - 100 * DAY, 2.0, 1080);
+    w.add_library(
+        JELLYFIN,
+        SimLibrary {
+            key: "jf-films".into(),
+            name: "Films".into(),
+            kind: Some(LibraryKind::Movie),
+            movies: vec![copy, elephants],
+            ..SimLibrary::default()
+        },
+    );
+    w.add_library(
+        EMBY,
+        SimLibrary {
+            key: "em-movies".into(),
+            name: "Movies".into(),
+            kind: Some(LibraryKind::Movie),
+            movies: vec![library::movie("e300", "Spring", 2019, now - 50 * DAY, 1.0, 1080)],
+            ..SimLibrary::default()
+        },
+    );
+    w
+}

@@ -5,6 +5,7 @@
 pub mod geoip;
 pub mod history;
 pub mod jobs;
+pub mod libraries;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -59,6 +60,9 @@ pub fn routes() -> Vec<Route> {
         jobs::list,
         jobs::get,
         jobs::cancel,
+        libraries::list,
+        libraries::sync,
+        libraries::items,
     ]
 }
 
