@@ -52,7 +52,7 @@ fn library<'a>(libraries: &'a [Value], server: &str, name: &str) -> &'a Value {
 #[rocket::async_test]
 async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let _sim = Sim::start(&env, library_world(now)).await;
     let job = sync(&env).await;
     assert_eq!(job["status"], "done", "{job}");
@@ -86,7 +86,7 @@ async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
     let sintel = find(&plex_movies, "Sintel");
     assert_eq!(sintel["resolution"], "1080p");
     assert_eq!(sintel["external_ids"]["tmdb"], "45745");
-    assert_eq!(sintel["added_at"], streamwarden::web::format::rfc3339(now - 400 * DAY));
+    assert_eq!(sintel["added_at"], streamwarden::format::rfc3339(now - 400 * DAY));
     assert_eq!(
         (sintel["play_count"].as_i64(), sintel["last_watched_at"].as_str()),
         (Some(0), None)
@@ -124,7 +124,7 @@ async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
 #[rocket::async_test]
 async fn last_watched_merges_history_of_every_user_and_copies_elsewhere() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let mut sim = Sim::start(&env, library_world(now)).await;
     // Alice watches Sintel on Plex and the first episode; neither is the server owner, so
     // Plex's own data knows nothing of it.
@@ -165,7 +165,7 @@ async fn last_watched_merges_history_of_every_user_and_copies_elsewhere() {
 #[rocket::async_test]
 async fn a_failing_or_changing_server_keeps_what_it_had_and_gone_items_are_pruned() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let sim = Sim::start(&env, library_world(now)).await;
     assert_eq!(sync(&env).await["status"], "done");
     assert_eq!(items(&env, "limit=100").await.len(), 8);
@@ -225,7 +225,7 @@ async fn a_failing_or_changing_server_keeps_what_it_had_and_gone_items_are_prune
 #[rocket::async_test]
 async fn item_pages_never_skip_or_repeat_and_bad_queries_are_refused() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let _sim = Sim::start(&env, library_world(now)).await;
     assert_eq!(sync(&env).await["status"], "done");
     for (sort, order) in [
