@@ -114,7 +114,7 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
         .map(|w| w.servers.iter().map(|s| (s.name.clone(), s.users.clone())).collect::<Vec<_>>());
     let servers = world.unwrap_or_default();
     let geo: Vec<_> = cast.iter().map(|m| m.ip.parse().map(|ip| app.geo.lookup(ip)).ok()).collect();
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     app.db
         .write(move |conn| {
             let tx = conn.transaction()?;

@@ -10,12 +10,13 @@ use crate::db::servers::{self, ServerRow};
 use crate::db::stats::{Scope, UserChoice, user_choices};
 use crate::db::{Db, media_users};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::stats::period::{self, Asked};
 use crate::stats::query::{Count, DEFAULT_TOP, MAX_TOP, Named, TopTitle};
 use crate::stats::{Stats, StatsQuery, StatsService, query};
 use crate::web::charts::{self, Columns};
 use crate::web::layout::Layout;
-use crate::web::{format, render};
+use crate::web::render;
 
 /// The filters as the URL carries them.
 #[derive(Debug, Clone, Default, rocket::FromForm)]

@@ -203,7 +203,7 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         })
         .await?;
     let service = crate::stats::StatsService::new(db.clone(), crate::stats::Calendar::system());
-    let today = service.calendar().day_of(crate::db::now_ms());
+    let today = service.calendar().day_of(crate::time::now_ms());
     let user_scope = crate::db::stats::Scope { server_id: user.server_id, user_id: id };
     service.catch_up().await?;
     let first =
@@ -438,7 +438,7 @@ pub async fn add_note(
     let note = db
         .write(move |c| {
             media_users::get(c, id)?.ok_or_else(|| AppError::not_found(format!("user {id}")))?;
-            crate::db::user_notes::insert(c, id, &stored, &who, crate::db::now_ms())
+            crate::db::user_notes::insert(c, id, &stored, &who, crate::time::now_ms())
         })
         .await?;
     audit(db, &author, "user.note.add", &format!("user:{id}"), json!({"note": note}), ip.0).await;
