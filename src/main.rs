@@ -134,6 +134,12 @@ fn demo() -> Result<(), StartupError> {
         sim::demo::add_rules(&app)
             .await
             .map_err(|e| StartupError(format!("cannot add the demo rules: {e}")))?;
+        let seeded = sim::demo::seed_history(&app, &cluster)
+            .await
+            .map_err(|e| StartupError(format!("cannot write the demo history: {e}")))?;
+        if seeded > 0 {
+            tracing::info!(plays = seeded, "demo: wrote a few months of history");
+        }
         let world = std::sync::Arc::clone(&cluster.world);
         app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, stop));
         tracing::info!(

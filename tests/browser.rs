@@ -294,3 +294,89 @@ async fn acknowledging_a_violation_from_the_list_updates_its_row_in_place() {
     browser.goto(&format!("{base}/violations")).await;
     browser.wait_for(&format!("{row}[data-status=acknowledged]"), WAIT).await;
 }
+
+/// Where a test may leave screenshots for a person to look at (`STREAMWARDEN_TEST_SCREENSHOTS`).
+fn screenshot_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("STREAMWARDEN_TEST_SCREENSHOTS").map(Into::into)
+}
+
+/// The page fits the window: nothing sticks out sideways (a phone would scroll).
+async fn fits_width(browser: &Browser) -> (i64, i64) {
+    let v = browser
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+        .await;
+    (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+}
+
+/// The statistics and the map of the demo, full from its generated history, in both themes
+/// and at a phone's width; the map's live markers arrive over its SSE stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_and_map_in_both_themes_and_at_phone_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, browser) = demo_signed_in(dir.path()).await;
+    let shots = screenshot_dir();
+    let mut backgrounds = Vec::new();
+    for (theme, width) in [("light", 1280), ("dark", 1280), ("light", 390), ("dark", 390)] {
+        browser.set_window_size(width, 900).await;
+        browser.goto(&format!("{base}/stats?period=90")).await;
+        browser.set_theme(theme).await;
+        browser.goto(&format!("{base}/stats?period=90")).await;
+        browser.wait_for_text("h1", "Statistics", WAIT).await;
+        let plays: i64 =
+            browser.text(&browser.wait_for("#total-plays", WAIT).await).await.parse().unwrap();
+        assert!(plays > 100, "the demo's history fills the statistics: {plays}");
+        assert!(!browser.text(&browser.wait_for("#stats-tz", WAIT).await).await.is_empty());
+        let bars = browser.find_all("#chart-plays_by_day svg rect:not(.hit)").await;
+        assert!(bars.len() > 30, "plays per day drawn: {}", bars.len());
+        assert!(
+            !browser.find_all("#chart-concurrent .peak").await.is_empty(),
+            "the peak is marked"
+        );
+        // The table under the chart holds the same total.
+        let day_sum = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('#plays_by_day tbody tr td:nth-child(2)'))\
+                 .reduce((a, td) => a + Number(td.textContent), 0);",
+                vec![],
+            )
+            .await;
+        assert_eq!(day_sum.as_i64(), Some(plays));
+        assert!(browser.find_all("#top_movies tbody th").await.len() >= 3);
+        assert!(browser.find("#top_users a[href], #top_users th").await.is_some());
+        let bg = browser
+            .execute("return getComputedStyle(document.body).backgroundColor;", vec![])
+            .await;
+        backgrounds.push((theme, bg.as_str().unwrap_or_default().to_owned()));
+        let (scroll, inner) = fits_width(&browser).await;
+        assert!(scroll <= inner, "/stats at {width} px in {theme}: {scroll} > {inner}");
+        if let Some(d) = &shots {
+            browser.screenshot(&d.join(format!("stats-{theme}-{width}.png"))).await;
+        }
+
+        browser.goto(&format!("{base}/map?period=90")).await;
+        browser.wait_for_text("h1", "Map", WAIT).await;
+        assert!(
+            browser.find_all(".map-history circle.place").await.len() >= 3,
+            "history places drawn"
+        );
+        assert!(browser.find_all("#places tbody tr").await.len() >= 3, "and listed");
+        browser.wait_for(".map-live circle.place.live", WAIT).await;
+        browser.wait_for("#live-places li", WAIT).await;
+        let (scroll, inner) = fits_width(&browser).await;
+        assert!(scroll <= inner, "/map at {width} px in {theme}: {scroll} > {inner}");
+        // Zooming in narrows the view box.
+        browser.click("[data-zoom=in]").await;
+        let view = browser
+            .execute(
+                "return document.querySelector('#world-map svg').getAttribute('viewBox');",
+                vec![],
+            )
+            .await;
+        let w: f64 = view.as_str().unwrap().split(' ').nth(2).unwrap().parse().unwrap();
+        assert!(w < 360.0, "zoomed: {view}");
+        if let Some(d) = &shots {
+            browser.screenshot(&d.join(format!("map-{theme}-{width}.png"))).await;
+        }
+    }
+    assert_ne!(backgrounds[0].1, backgrounds[1].1, "the themes differ: {backgrounds:?}");
+}

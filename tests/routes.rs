@@ -31,6 +31,11 @@ const VIEWER: &[(&str, &str)] = &[
     ("POST", "/logout"),
     ("GET", "/api/v1/me"),
     ("GET", "/events/dashboard"),
+    ("GET", "/events/map"),
+    ("GET", "/stats"),
+    ("GET", "/stats.csv"),
+    ("GET", "/map"),
+    ("GET", "/api/v1/map"),
     ("GET", "/sessions/<id>/poster"),
     ("GET", "/history"),
     ("GET", "/history/<id>"),
@@ -51,7 +56,7 @@ const VIEWER: &[(&str, &str)] = &[
 ];
 
 /// Endless responses (server-sent events): only the head is read.
-const STREAMS: &[&str] = &["/events/dashboard"];
+const STREAMS: &[&str] = &["/events/dashboard", "/events/map"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -183,7 +188,10 @@ async fn the_viewer_page_has_no_admin_navigation_and_admin_pages_are_403() {
     let viewer = env.viewer(None).await;
     let page = env.as_(&viewer).get("/").await;
     assert_eq!(page.status, Status::Ok);
-    assert_eq!(page.texts("nav.mainnav a"), ["Dashboard", "History", "Violations"]);
+    assert_eq!(
+        page.texts("nav.mainnav a"),
+        ["Dashboard", "History", "Statistics", "Map", "Violations"]
+    );
     assert_eq!(page.text(".topbar-user .user-role"), "viewer");
     assert_eq!(page.count("form[action='/logout'] input[name=csrf]"), 1);
     let settings = env.as_(&viewer).get("/settings/accounts").await;

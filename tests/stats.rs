@@ -154,3 +154,172 @@ async fn viewers_see_their_own_numbers_and_bad_filters_are_refused() {
     }
     assert_eq!(env.get("/api/v1/stats?user=999").await.status, Status::NotFound);
 }
+
+#[rocket::async_test]
+async fn the_map_api_places_the_maxmind_test_addresses() {
+    let env = TestEnv::new().await;
+    let w = known(&env).await;
+    // Milton (216.160.83.56) as MaxMind's test City database places it, and a LAN play.
+    env.db()
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO plays (server_id, user_id, status, session_id, item_id, media_type, title, device_id, decision, \
+                 started_at, stopped_at, last_seen_at, state, ip, is_local, geo_city, geo_country, geo_lat, geo_lon) VALUES \
+                 (?1, ?2, 'stopped', 's', 'i', 'movie', 'Heat', 'd', 'direct_play', ?3, ?4, ?4, 'playing', '216.160.83.56', 0, 'Milton', 'US', 47.2513, -122.3149), \
+                 (?1, ?2, 'stopped', 's', 'i', 'movie', 'Heat', 'd', 'direct_play', ?3, ?4, ?4, 'playing', '192.168.1.2', 1, NULL, NULL, NULL, NULL)",
+                params![w.jellyfin, w.bob, MONDAY_20H, MONDAY_20H + HOUR],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let places = json(&env.get("/api/v1/map?from=2024-05-01&to=2024-05-31&live=false").await);
+    let places = places.as_array().unwrap();
+    assert_eq!(places.len(), 2, "{places:?}");
+    let london = &places[0];
+    assert_eq!((london["city"].as_str(), london["country"].as_str()), (Some("London"), Some("GB")));
+    assert_eq!((london["plays"].as_i64(), london["users"].as_i64()), (Some(3), Some(2)));
+    assert_eq!((london["lat"].as_f64(), london["lon"].as_f64()), (Some(51.51), Some(-0.09)));
+    assert_eq!(london["live"], false);
+    assert_eq!(
+        (places[1]["city"].as_str(), places[1]["plays"].as_i64()),
+        (Some("Milton"), Some(1))
+    );
+    let bobs = json(&env.get(&format!("/api/v1/map?period=all&user={}&live=false", w.bob)).await);
+    assert_eq!(bobs.as_array().unwrap().len(), 2);
+    let live = json(&env.get("/api/v1/map?live=true").await);
+    assert_eq!(live.as_array().unwrap().len(), 0, "nothing is live");
+
+    // The page lists them and counts the local play beside the map.
+    let page = env.get("/map?from=2024-05-01&to=2024-05-31").await;
+    assert_eq!(page.status, Status::Ok);
+    assert_eq!(page.text("#map-local"), "1");
+    assert_eq!(page.texts("#places tbody th"), ["London, GB", "Milton, US"]);
+    assert_eq!(
+        page.html().select(&scraper::Selector::parse(".map-history circle.place").unwrap()).count(),
+        2
+    );
+}
+
+#[rocket::async_test]
+async fn the_stats_page_shows_the_numbers_with_tables_and_csv() {
+    let env = TestEnv::new().await;
+    known(&env).await;
+    let page = env.get("/stats?from=2024-05-01&to=2024-05-31").await;
+    assert_eq!(page.status, Status::Ok, "{}", page.body);
+    assert_eq!(page.text("#total-plays"), "3");
+    assert_eq!(page.text("#total-hours"), "5.0");
+    assert_eq!(page.text("#total-peak"), "2");
+    assert!(!page.text("#stats-tz").is_empty());
+    assert_eq!(page.texts("#top_movies tbody th"), ["Amélie (2001)"]);
+    assert_eq!(page.texts("#decisions tbody td:nth-child(3)"), ["33 %", "0 %", "66 %"]);
+    let bars = page
+        .html()
+        .select(&scraper::Selector::parse("#chart-plays_by_day rect.s0").unwrap())
+        .count();
+    assert_eq!(bars, 2, "two days with movies");
+    let csv = env.get("/stats.csv?table=top_shows&from=2024-05-01&to=2024-05-31").await;
+    assert_eq!(csv.status, Status::Ok);
+    assert_eq!(csv.body, "Name,Plays,Hours,Users\nLost,1,1.0,1\n");
+    assert_eq!(env.get("/stats.csv?table=nope").await.status, Status::BadRequest);
+}
+
+#[rocket::async_test]
+async fn history_filters_by_platform_player_address_country_decision_and_watched() {
+    let env = TestEnv::new().await;
+    let w = known(&env).await;
+    env.db()
+        .write(|c| {
+            c.execute("UPDATE plays SET platform = 'iOS', player = 'Phone', ip = '2.125.160.216', geo_country = 'SE', watched = 1 WHERE title = 'Pilot'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let titles = |r: &common::Reply| -> Vec<String> {
+        json(r)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, expected) in [
+        ("platform=ios", vec!["Pilot"]),
+        ("player=Phone", vec!["Pilot"]),
+        ("ip=2.125.160.216", vec!["Pilot"]),
+        ("country=se", vec!["Pilot"]),
+        ("decision=direct_play", vec!["Amélie"]),
+        ("decision=transcode&watched=false", vec!["Amélie"]),
+        ("watched=true", vec!["Pilot"]),
+        ("platform=Roku&country=GB", vec!["Amélie", "Amélie"]),
+    ] {
+        assert_eq!(
+            titles(&env.get(&format!("/api/v1/history?{query}")).await),
+            expected,
+            "{query}"
+        );
+    }
+    for (query, field) in
+        [("decision=fast", "decision"), ("watched=maybe", "watched"), ("ip=nowhere", "ip")]
+    {
+        let r = env.get(&format!("/api/v1/history?{query}")).await;
+        assert_eq!(r.status, Status::BadRequest, "{query}");
+        assert!(r.body.contains(field));
+    }
+    let page = env.get(&format!("/history?user={}&decision=transcode", w.alice)).await;
+    assert_eq!(
+        page.html().select(&scraper::Selector::parse("#history tbody tr").unwrap()).count(),
+        1
+    );
+}
+
+#[rocket::async_test]
+async fn the_user_page_has_violations_statistics_places_and_admin_notes() {
+    let env = TestEnv::new().await;
+    let w = known(&env).await;
+    seed::violation(&env, w.travel, w.alice, w.plex, MONDAY_20H, seed::travel_verdict(), -15).await;
+    let page = env.get(&format!("/users/{}", w.alice)).await;
+    assert_eq!(page.status, Status::Ok, "{}", page.body);
+    assert_eq!(page.text("#user-stat-plays"), "2");
+    assert_eq!(page.text("#user-stat-hours"), "4.0");
+    assert_eq!(page.texts("#user-months tbody th"), ["2024-05"], "months with plays, newest first");
+    assert_eq!(page.texts("#user-titles th"), ["Amélie (2001)"]);
+    assert_eq!(
+        page.html().select(&scraper::Selector::parse("#user-places circle.place").unwrap()).count(),
+        1
+    );
+    assert_eq!(page.texts("#user-violations tbody tr td:nth-child(2)"), ["Impossible travel"]);
+
+    let added = env
+        .post_form(
+            &format!("/users/{}/notes", w.alice),
+            &[("body", "Shares with her sister, agreed")],
+        )
+        .await;
+    assert!(added.status == Status::SeeOther || added.status == Status::Ok, "{}", added.body);
+    let refused = env.post_form(&format!("/users/{}/notes", w.alice), &[("body", "   ")]).await;
+    assert_eq!(refused.status, Status::BadRequest);
+    let page = env.get(&format!("/users/{}", w.alice)).await;
+    assert_eq!(page.texts("#note-list .note-body"), ["Shares with her sister, agreed"]);
+
+    // A viewer sees their own page without the notes.
+    let viewer = env.viewer(Some(w.alice)).await;
+    let own = env.as_(&viewer).get(&format!("/users/{}", w.alice)).await;
+    assert_eq!(own.status, Status::Ok);
+    assert!(own.texts("#notes").is_empty());
+    assert_eq!(own.text("#user-stat-plays"), "2");
+
+    let id: i64 = env
+        .db()
+        .read(|c| Ok(c.query_row("SELECT id FROM user_notes", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    env.post_form(&format!("/users/{}/notes/{id}/delete", w.alice), &[]).await;
+    assert!(
+        env.get(&format!("/users/{}", w.alice)).await.texts("#note-list .note-body").is_empty()
+    );
+    assert_eq!(
+        env.post_form(&format!("/users/{}/notes/{id}/delete", w.alice), &[]).await.status,
+        Status::NotFound
+    );
+}

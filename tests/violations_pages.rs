@@ -275,7 +275,10 @@ async fn changes_need_the_csrf_token_and_an_admin() {
     assert_eq!(ids(&list), [a]);
     assert_eq!(list.count("button.acknowledge, button.dismiss"), 0, "read-only");
     assert_eq!(list.count("#rule, #server_id"), 0, "no rule or server filters for viewers");
-    assert_eq!(list.texts("nav.mainnav a"), ["Dashboard", "History", "Violations"]);
+    assert_eq!(
+        list.texts("nav.mainnav a"),
+        ["Dashboard", "History", "Statistics", "Map", "Violations"]
+    );
     let detail = env.as_(&viewer).get(&format!("/violations/{a}")).await;
     assert_eq!(detail.status, Status::Ok);
     assert_eq!(detail.count("#resolve, form[action$=dismiss]"), 0);

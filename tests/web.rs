@@ -12,7 +12,17 @@ async fn layout_has_the_product_navigation_and_assets() {
     assert_eq!(page.status, Status::Ok);
     assert_eq!(
         page.texts("nav.mainnav a"),
-        ["Dashboard", "History", "Users", "Rules", "Violations", "Libraries", "Settings"]
+        [
+            "Dashboard",
+            "History",
+            "Statistics",
+            "Map",
+            "Users",
+            "Rules",
+            "Violations",
+            "Libraries",
+            "Settings"
+        ]
     );
     assert_eq!(page.attrs("nav.mainnav a[aria-current=page]", "href"), ["/"]);
     assert_eq!(page.count("#error-slot"), 1, "every page has the error slot");

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod demo_history;
 pub mod geo;
 pub mod households;
 pub mod integrations;
@@ -26,6 +27,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod trust;
+pub mod user_notes;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -209,6 +211,8 @@ pub(crate) fn all_statements() -> Vec<String> {
         households::STATEMENTS,
         trust::STATEMENTS,
         jobs::STATEMENTS,
+        demo_history::STATEMENTS,
+        user_notes::STATEMENTS,
         scheduled_actions::STATEMENTS,
     ]
     .concat()

@@ -493,6 +493,15 @@ pub struct HistoryFilter {
     pub to: Option<i64>,
     /// Title search: every word must start a word of the title or the show's title.
     pub q: Option<String>,
+    /// Exactly this platform (`Roku`), player name, client address or country (ISO code).
+    pub platform: Option<String>,
+    pub player: Option<String>,
+    pub ip: Option<String>,
+    pub country: Option<String>,
+    /// `direct_play`, `direct_stream` or `transcode`.
+    pub decision: Option<String>,
+    /// Watched (85 %) or not.
+    pub watched: Option<bool>,
 }
 
 /// One page of history.
@@ -546,6 +555,20 @@ pub fn history_query(
     }
     if let Some(to) = filter.to {
         arg(&mut sql, "p.started_at < ?", to.into());
+    }
+    for (column, value) in [
+        ("p.platform", &filter.platform),
+        ("p.player", &filter.player),
+        ("p.ip", &filter.ip),
+        ("p.geo_country", &filter.country),
+        ("p.decision", &filter.decision),
+    ] {
+        if let Some(v) = value {
+            arg(&mut sql, &format!("{column} = ? COLLATE NOCASE"), v.clone().into());
+        }
+    }
+    if let Some(w) = filter.watched {
+        arg(&mut sql, "p.watched = ?", i64::from(w).into());
     }
     if let Some(q) = filter.q.as_deref().and_then(fts_query) {
         // `+p.id`: walk the history index in order and look each play up in the matches,

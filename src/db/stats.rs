@@ -28,8 +28,8 @@ const CLEAR_CONCURRENCY: &str = "DELETE FROM stats_concurrency";
 /// Finished plays that started in `[?1, ?2)`.
 const STARTED_IN: &str = "SELECT server_id, user_id, media_type, title, grandparent_title, year, \
      library_name, player, platform, decision, source_resolution, stream_resolution, \
-     bandwidth_kbps, started_at, stopped_at, paused_ms, play_ms \
-     FROM plays WHERE status = 'stopped' AND started_at >= ?1 AND started_at < ?2";
+     bandwidth_kbps, started_at, stopped_at, paused_ms, play_ms, is_local, geo_lat, geo_lon, geo_city, \
+     geo_country FROM plays WHERE status = 'stopped' AND started_at >= ?1 AND started_at < ?2";
 /// Finished plays running at some moment of `[?2, ?3)`, none of which started before ?1.
 const RUNNING_IN: &str = "SELECT server_id, user_id, decision, started_at, stopped_at FROM plays \
      WHERE status = 'stopped' AND started_at >= ?1 AND started_at < ?3 AND stopped_at > ?2";
@@ -77,6 +77,16 @@ static USERS_OF_KEY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Plays, watch time and users per key over the period, for one scope's keys (the users
+/// from the per-user rows under it).
+static USERS_BY_KEY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT key, count(DISTINCT user_id) FROM stats_rollups \
+         WHERE dim = ?1 AND user_id > 0 AND (?2 = 0 OR server_id = ?2) AND (?3 = 0 OR user_id = ?3) \
+         AND {COVER} GROUP BY key"
+    )
+});
+
 const DAYS: &str = "SELECT bucket, key, plays, watch_ms, bytes FROM stats_rollups \
      WHERE dim = 'type' AND server_id = ?1 AND user_id = ?2 AND level = 1 AND bucket BETWEEN ?3 AND ?4 \
      ORDER BY bucket";
@@ -107,10 +117,11 @@ pub(crate) fn statements() -> Vec<String> {
         FIRST_LAST_DAY,
         CONCURRENCY,
         USER_NAME,
+        USER_CHOICES,
     ]
     .iter()
     .map(|s| (*s).to_owned())
-    .chain([SUM_BY_KEY.clone(), SUM_BY_USER.clone(), USERS_OF_KEY.clone()])
+    .chain([SUM_BY_KEY.clone(), SUM_BY_USER.clone(), USERS_OF_KEY.clone(), USERS_BY_KEY.clone()])
     .collect()
 }
 
@@ -166,7 +177,7 @@ pub fn clear(conn: &Connection) -> AppResult<()> {
 }
 
 /// What one finished play adds to the rollups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlayFact {
     pub server_id: i64,
     pub user_id: i64,
@@ -185,6 +196,11 @@ pub struct PlayFact {
     pub stopped_at: i64,
     pub paused_ms: i64,
     pub play_ms: Option<i64>,
+    pub is_local: bool,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub city: Option<String>,
+    pub country: Option<String>,
 }
 
 impl PlayFact {
@@ -207,6 +223,11 @@ impl PlayFact {
             stopped_at: r.get(14)?,
             paused_ms: r.get(15)?,
             play_ms: r.get(16)?,
+            is_local: r.get(17)?,
+            lat: r.get(18)?,
+            lon: r.get(19)?,
+            city: r.get(20)?,
+            country: r.get(21)?,
         })
     }
 }
@@ -430,6 +451,35 @@ pub fn users_of_key(
     )?)
 }
 
+/// How many users played each key of `dim` in the period.
+pub fn users_by_key(
+    conn: &Connection,
+    dim: &str,
+    scope: Scope,
+    c: &CoverBounds,
+) -> AppResult<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(&USERS_BY_KEY)?;
+    let rows = stmt.query_map(
+        params![
+            dim,
+            scope.server_id,
+            scope.user_id,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            c[7],
+            c[8],
+            c[9]
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The day rows of the media types: `(day, media_type, sums)`, by day.
 pub fn days(
     conn: &Connection,
@@ -481,4 +531,17 @@ const USER_NAME: &str = "SELECT name FROM media_users WHERE id = ?1";
 /// A media user's name.
 pub fn user_name(conn: &Connection, user_id: i64) -> AppResult<Option<String>> {
     Ok(conn.prepare_cached(USER_NAME)?.query_row([user_id], |r| r.get(0)).optional()?)
+}
+
+const USER_CHOICES: &str = "SELECT u.id, u.name, s.name FROM media_users u JOIN servers s ON s.id = u.server_id \
+     WHERE s.deleted_at IS NULL ORDER BY u.name COLLATE NOCASE, s.name";
+
+/// A user to pick in a filter: `(id, name, server name)`.
+pub type UserChoice = (i64, String, String);
+
+/// Every media user of a live server, for filters (without counting their plays).
+pub fn user_choices(conn: &Connection) -> AppResult<Vec<UserChoice>> {
+    let mut stmt = conn.prepare_cached(USER_CHOICES)?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

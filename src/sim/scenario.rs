@@ -187,6 +187,36 @@ fn viewers() -> HashMap<&'static str, Viewer> {
     ])
 }
 
+/// A viewer of the story as history remembers them.
+pub struct CastMember {
+    /// Index of the server in [`demo_world`].
+    pub server: usize,
+    pub user: &'static str,
+    pub device: SimDevice,
+    pub ip: &'static str,
+    pub local: bool,
+}
+
+/// Who the story's viewers are and what they watch: the demo's generated history plays
+/// the same people, devices, addresses and titles.
+pub fn cast() -> (Vec<CastMember>, Vec<SimItem>) {
+    let mut members: Vec<CastMember> = viewers()
+        .into_values()
+        .map(|v| CastMember {
+            server: v.server,
+            user: v.user,
+            device: v.device,
+            ip: v.ip,
+            local: v.local,
+        })
+        .collect();
+    members.sort_by(|a, b| a.device.id.cmp(&b.device.id));
+    let mut items: Vec<SimItem> = catalog().into_values().collect();
+    items.extend((2..=6).map(show));
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    (members, items)
+}
+
 /// One step of the story.
 #[derive(Debug, Clone, Copy)]
 enum Step {

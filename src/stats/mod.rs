@@ -3,6 +3,7 @@
 //! them ([`query`]).
 
 pub mod calendar;
+pub mod map;
 pub mod period;
 pub mod query;
 pub mod rollups;
@@ -54,6 +55,12 @@ impl StatsService {
         self.catch_up().await?;
         let cal = self.calendar.clone();
         self.db.read(move |c| query::stats(c, &cal, &q)).await
+    }
+
+    /// The places of a period's plays.
+    pub async fn places(&self, q: StatsQuery) -> AppResult<map::History> {
+        self.catch_up().await?;
+        self.db.read(move |c| map::history(c, &q)).await
     }
 
     /// Folds now, stale or not: also notices a new time zone, which refolds everything.

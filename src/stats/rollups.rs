@@ -39,6 +39,27 @@ pub const QUALITY: &str = "quality";
 pub const DECISION: &str = "decision";
 pub const TITLE: &str = "title";
 pub const LIBRARY: &str = "library";
+pub const PLACE: &str = "place";
+
+/// Place keys of plays from the local network and of plays without a location.
+pub const PLACE_LOCAL: &str = "local";
+pub const PLACE_UNKNOWN: &str = "unknown";
+
+/// Where a play came from: `lat,lon` to two decimals (about a kilometre), city and
+/// country; or [`PLACE_LOCAL`], or [`PLACE_UNKNOWN`].
+pub fn place_key(p: &PlayFact) -> String {
+    if p.is_local {
+        return PLACE_LOCAL.to_owned();
+    }
+    match p.lat.zip(p.lon) {
+        Some((lat, lon)) => format!(
+            "{lat:.2},{lon:.2}{SEP}{}{SEP}{}",
+            p.city.as_deref().unwrap_or_default(),
+            p.country.as_deref().unwrap_or_default()
+        ),
+        None => PLACE_UNKNOWN.to_owned(),
+    }
+}
 
 /// Time actually watched: as measured at the stop, or the span less the pauses (imports).
 pub fn watch_ms(p: &PlayFact) -> i64 {
@@ -67,7 +88,7 @@ pub fn title_key(p: &PlayFact) -> String {
 }
 
 /// The `(dimension, key)` pairs one play adds to.
-pub fn keys(p: &PlayFact, hour: u8) -> [(&'static str, String); 8] {
+pub fn keys(p: &PlayFact, hour: u8) -> [(&'static str, String); 9] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         (TYPE, p.media_type.clone()),
@@ -78,6 +99,7 @@ pub fn keys(p: &PlayFact, hour: u8) -> [(&'static str, String); 8] {
         (DECISION, p.decision.clone()),
         (TITLE, title_key(p)),
         (LIBRARY, format!("{}{SEP}{}", p.server_id, text(&p.library_name))),
+        (PLACE, place_key(p)),
     ]
 }
 

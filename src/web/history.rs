@@ -35,6 +35,15 @@ pub struct HistoryQuery {
     /// `YYYY-MM-DD` (up to the end of that local day) or an RFC 3339 time (exclusive).
     pub to: Option<String>,
     pub q: Option<String>,
+    /// Exactly this platform, player, address, country (ISO code) or decision.
+    pub platform: Option<String>,
+    pub player: Option<String>,
+    pub ip: Option<String>,
+    pub country: Option<String>,
+    /// `direct_play`, `direct_stream` or `transcode`.
+    pub decision: Option<String>,
+    /// `true` (watched) or `false`; empty: both.
+    pub watched: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -91,6 +100,37 @@ impl HistoryQuery {
             from,
             to,
             q: self.q.clone().filter(|q| !q.trim().is_empty()),
+            platform: given(self.platform.as_ref()),
+            player: given(self.player.as_ref()),
+            ip: match given(self.ip.as_ref()) {
+                Some(ip) => Some(
+                    ip.parse::<std::net::IpAddr>()
+                        .map_err(|_| {
+                            AppError::validation("ip", format!("{ip:?} is not an IP address"))
+                        })?
+                        .to_string(),
+                ),
+                None => None,
+            },
+            country: given(self.country.as_ref()).map(|c| c.to_ascii_uppercase()),
+            decision: match given(self.decision.as_ref()) {
+                Some(d) if ["direct_play", "direct_stream", "transcode"].contains(&d.as_str()) => {
+                    Some(d)
+                }
+                Some(_) => {
+                    return Err(AppError::validation(
+                        "decision",
+                        "direct_play, direct_stream or transcode",
+                    ));
+                }
+                None => None,
+            },
+            watched: match given(self.watched.as_ref()).as_deref() {
+                Some("true" | "1" | "yes") => Some(true),
+                Some("false" | "0" | "no") => Some(false),
+                Some(_) => return Err(AppError::validation("watched", "true or false")),
+                None => None,
+            },
         })
     }
 
@@ -122,8 +162,27 @@ impl HistoryQuery {
             ("from", self.from.as_deref()),
             ("to", self.to.as_deref()),
             ("q", self.q.as_deref()),
+            ("platform", self.platform.as_deref()),
+            ("player", self.player.as_deref()),
+            ("ip", self.ip.as_deref()),
+            ("country", self.country.as_deref()),
+            ("decision", self.decision.as_deref()),
+            ("watched", self.watched.as_deref()),
         ])
     }
+
+    pub fn is_decision(&self, d: &str) -> bool {
+        self.decision.as_deref() == Some(d)
+    }
+
+    pub fn is_watched(&self, w: &str) -> bool {
+        self.watched.as_deref() == Some(w)
+    }
+}
+
+/// A text filter as typed, trimmed; `None` when blank.
+fn given(v: Option<&String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// A history row as the table shows it.

@@ -87,7 +87,10 @@ impl Fairing for SecurityHeaders {
 
     async fn on_response<'r>(&self, _req: &'r Request<'_>, res: &mut Response<'r>) {
         res.adjoin_header(Header::new("Vary", "HX-Request"));
-        res.set_raw_header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+        if !res.headers().contains("Content-Security-Policy") {
+            // A page may widen it (the map, for a tile server the admin chose).
+            res.set_raw_header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+        }
         res.set_raw_header("X-Content-Type-Options", "nosniff");
         res.set_raw_header("X-Frame-Options", "DENY");
         res.set_raw_header("Referrer-Policy", "same-origin");

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod charts;
 pub mod dashboard;
 pub mod format;
 pub mod geoip;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod history;
 pub mod htmx;
 pub mod layout;
+pub mod map;
 pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
@@ -47,12 +49,21 @@ pub fn routes() -> Vec<Route> {
     ]);
     routes.extend(rocket::routes![history::index, history::detail, history::csv]);
     routes.extend(rocket::routes![
+        stats::index,
+        stats::csv_export,
+        map::index,
+        map::events,
+        map::api
+    ]);
+    routes.extend(rocket::routes![
         users::index,
         users::detail,
         users::set_trust,
         users::add_household,
         users::confirm_household,
-        users::delete_household
+        users::delete_household,
+        users::add_note,
+        users::delete_note
     ]);
     routes.extend(rocket::routes![
         violations::index,
@@ -60,7 +71,7 @@ pub fn routes() -> Vec<Route> {
         violations::acknowledge,
         violations::dismiss
     ]);
-    routes.extend(rocket::routes![settings::general, settings::save_tracking]);
+    routes.extend(rocket::routes![settings::general, settings::save_tracking, settings::save_map]);
     routes.extend(rocket::routes![
         geoip::index,
         geoip::lookup,

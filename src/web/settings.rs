@@ -27,6 +27,8 @@ pub struct GeneralPage {
     poll_seconds: u64,
     confirm_seconds: u64,
     tracking: TrackingSettings,
+    /// The map's tile server, or empty (the built-in outline).
+    tile_url: String,
 }
 
 #[rocket::get("/settings")]
@@ -36,7 +38,12 @@ pub async fn general(
     config: &State<Config>,
     db: &State<Db>,
 ) -> AppResult<RawHtml<String>> {
-    let tracking = db.read(TrackingSettings::load).await?;
+    let (tracking, tile_url) = db
+        .read(|c| {
+            let tile = db::settings::get::<String>(c, crate::web::map::TILE_URL_KEY)?;
+            Ok((TrackingSettings::load(c)?, tile.unwrap_or_default()))
+        })
+        .await?;
     render(&GeneralPage {
         layout: layout.nav("settings"),
         tab: "general",
@@ -45,7 +52,43 @@ pub async fn general(
         poll_seconds: config.poll_interval.as_secs(),
         confirm_seconds: config.confirm_window.as_secs(),
         tracking,
+        tile_url,
     })
+}
+
+#[derive(Debug, rocket::FromForm)]
+pub struct MapForm {
+    #[field(default = String::new())]
+    tile_url: String,
+}
+
+/// Settings → General → Map: the optional tile server (empty: the built-in outline).
+#[rocket::post("/settings/map", data = "<form>")]
+pub async fn save_map(
+    admin: Admin,
+    form: CsrfForm<MapForm>,
+    db: &State<Db>,
+    hx: HxRequest,
+    ip: ClientAddr,
+    layout: Layout,
+) -> AppResult<Done> {
+    let url = crate::web::map::check_tile_url(&form.0.tile_url)?;
+    let stored = url.clone();
+    db.write(move |conn| match stored {
+        Some(u) => db::settings::put(conn, crate::web::map::TILE_URL_KEY, &u),
+        None => db::settings::delete(conn, crate::web::map::TILE_URL_KEY),
+    })
+    .await?;
+    audit(
+        db,
+        &admin.0.actor(),
+        "settings.map",
+        "settings:map",
+        serde_json::json!({"tile_url": url}),
+        ip.0,
+    )
+    .await;
+    Ok(done(&hx, format!("{}/settings", layout.base)))
 }
 
 #[derive(Debug, rocket::FromForm)]

@@ -124,9 +124,32 @@ struct UserPage {
     home_form: HouseholdForm,
     /// The field that did not check out, and why.
     error: Option<(String, String)>,
+    violations: Vec<crate::db::rules::ViolationRow>,
+    /// All of the user's history, from the rollups.
+    stats: crate::stats::Stats,
+    /// Plays and hours per month, newest first.
+    months: Vec<(String, i64, String)>,
+    places: crate::stats::map::History,
+    /// Admins only.
+    notes: Vec<crate::db::user_notes::Note>,
+    note_form: String,
 }
 
 impl UserPage {
+    /// A marker's radius in degrees on the small map.
+    pub fn radius(&self, plays: impl format::Num) -> f64 {
+        let plays = plays.get();
+        let max = self.places.places.first().map_or(1, |p| p.plays).max(1);
+        #[expect(clippy::cast_precision_loss, reason = "marker sizes")]
+        let share = (plays as f64 / max as f64).sqrt();
+        (2.0 + 6.0 * share * 10.0).round() / 10.0
+    }
+
+    pub fn watch_hours(ms: impl format::Num) -> String {
+        let ms = ms.get();
+        format!("{}.{}", ms / 3_600_000, (ms % 3_600_000) / 360_000)
+    }
+
     fn invalid(&self, field: &str) -> bool {
         self.error.as_ref().is_some_and(|(f, _)| f == field)
     }
@@ -168,6 +191,47 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
             ))
         })
         .await?;
+    let admin_view = scope == Scope::All;
+    let (violations, notes) = db
+        .read(move |conn| {
+            let filter =
+                crate::db::rules::ViolationFilter { user_id: Some(id), ..Default::default() };
+            let notes =
+                if admin_view { crate::db::user_notes::list(conn, id)? } else { Vec::new() };
+            Ok((crate::db::rules::list_violations(conn, &filter, scope, None, 20)?, notes))
+        })
+        .await?;
+    let service = crate::stats::StatsService::new(db.clone(), crate::stats::Calendar::system());
+    let today = service.calendar().day_of(crate::db::now_ms());
+    let user_scope = crate::db::stats::Scope { server_id: user.server_id, user_id: id };
+    service.catch_up().await?;
+    let first =
+        db.read(move |c| crate::stats::query::first_day(c, user_scope)).await?.unwrap_or(today);
+    let q = crate::stats::StatsQuery {
+        first: first.min(today),
+        last: today,
+        scope: user_scope,
+        top: 5,
+    };
+    let stats = service.stats(q).await?;
+    let places = service.places(q).await?;
+    let mut months: Vec<(String, i64, i64)> = Vec::new();
+    for d in &stats.plays_by_day {
+        let month = d.date[..7].to_owned();
+        match months.last_mut() {
+            Some(m) if m.0 == month => {
+                m.1 += d.plays;
+                m.2 += d.watch_ms;
+            }
+            _ => months.push((month, d.plays, d.watch_ms)),
+        }
+    }
+    let months = months
+        .into_iter()
+        .rev()
+        .filter(|m| m.1 > 0)
+        .map(|(m, p, w)| (m, p, UserPage::watch_hours(w)))
+        .collect();
     let (confirmed, proposed): (Vec<HomeLine>, Vec<HomeLine>) = homes
         .into_iter()
         .map(|home| {
@@ -190,6 +254,12 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         trust_form: TrustForm { change: "adjust".into(), ..TrustForm::default() },
         home_form: HouseholdForm::default(),
         error: None,
+        violations,
+        stats,
+        months,
+        places,
+        notes,
+        note_form: String::new(),
     })
 }
 
@@ -337,6 +407,68 @@ pub async fn delete_household(
     )
     .await;
     Ok(done(&hx, format!("{}/users/{id}#households", layout.base)))
+}
+
+/// The add-a-note form as posted.
+#[derive(Debug, Clone, Default, rocket::FromForm)]
+pub struct NoteForm {
+    #[field(default = String::new())]
+    body: String,
+}
+
+/// Adds an admin's note to a user.
+#[rocket::post("/users/<id>/notes", data = "<form>")]
+pub async fn add_note(
+    admin: Admin,
+    id: i64,
+    form: CsrfForm<NoteForm>,
+    db: &State<Db>,
+    hx: HxRequest,
+    ip: ClientAddr,
+    layout: Layout,
+) -> AppResult<Saved> {
+    let body = form.0.body.trim().to_owned();
+    if body.is_empty() || body.chars().count() > 2000 {
+        let e = AppError::validation("body", "write a note of 1 to 2,000 characters");
+        return refused(db, layout, id, e, |p| p.note_form = body).await;
+    }
+    let author = admin.0.actor();
+    let (stored, who) = (body.clone(), author.clone());
+    let note = db
+        .write(move |c| {
+            media_users::get(c, id)?.ok_or_else(|| AppError::not_found(format!("user {id}")))?;
+            crate::db::user_notes::insert(c, id, &stored, &who, crate::db::now_ms())
+        })
+        .await?;
+    audit(db, &author, "user.note.add", &format!("user:{id}"), json!({"note": note}), ip.0).await;
+    Ok(Saved::Done(done(&hx, format!("{}/users/{id}#notes", layout.base))))
+}
+
+/// Removes a note.
+#[rocket::post("/users/<id>/notes/<note>/delete", data = "<_form>")]
+pub async fn delete_note(
+    admin: Admin,
+    id: i64,
+    note: i64,
+    _form: CsrfForm<NoFields>,
+    db: &State<Db>,
+    hx: HxRequest,
+    ip: ClientAddr,
+    layout: Layout,
+) -> AppResult<Done> {
+    if !db.write(move |c| crate::db::user_notes::delete(c, id, note)).await? {
+        return Err(AppError::not_found(format!("note {note}")));
+    }
+    audit(
+        db,
+        &admin.0.actor(),
+        "user.note.delete",
+        &format!("user:{id}"),
+        json!({"note": note}),
+        ip.0,
+    )
+    .await;
+    Ok(done(&hx, format!("{}/users/{id}#notes", layout.base)))
 }
 
 /// "3 days ago"-style text is avoided on purpose: pages may be cached in a screenshot;

@@ -273,6 +273,21 @@ impl Browser {
         self.get("/cookie").await.as_array().cloned().unwrap_or_default()
     }
 
+    /// Resizes the window (CSS pixels; the viewport is a little smaller).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height})).await;
+    }
+
+    /// Chooses the theme as the toggle does (stored, then applied on every page).
+    pub async fn set_theme(&self, theme: &str) {
+        self.execute(
+            "localStorage.setItem('streamwarden-theme', arguments[0]); \
+             document.documentElement.setAttribute('data-theme', arguments[0]);",
+            vec![json!(theme)],
+        )
+        .await;
+    }
+
     /// A PNG of the viewport.
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
