@@ -272,7 +272,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
-                tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+                let hub = Arc::clone(&control.hub);
+                let timing = poller::follow::Timing::for_interval(interval);
+                tasks.spawn("poller", move |stop| poller::run(poller, registry, hub, timing, stop));
             })
         }))
         .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {
