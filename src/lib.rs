@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod format;
 pub mod geo;
+pub mod integrations;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
@@ -124,6 +125,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         Arc::clone(&registry),
         jobs.clone(),
         Arc::clone(&tasks),
+        secrets.clone(),
     ));
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
     let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);
@@ -269,7 +271,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
-                tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+                let hub = Arc::clone(&control.hub);
+                let timing = poller::follow::Timing::for_interval(interval);
+                tasks.spawn("poller", move |stop| poller::run(poller, registry, hub, timing, stop));
             })
         }))
         .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {

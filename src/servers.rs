@@ -29,6 +29,8 @@ pub struct Changes {
     pub token: Option<String>,
     pub enabled: Option<bool>,
     pub verify_tls: Option<bool>,
+    /// Follow the server's push besides polling it.
+    pub push_enabled: Option<bool>,
 }
 
 /// A checked name, kind and URL, as stored.
@@ -86,13 +88,17 @@ impl Editor<'_> {
             verify_tls: changes.verify_tls.unwrap_or(true),
         };
         let audit = self.audit("server.create");
+        let push = changes.push_enabled.unwrap_or(true);
         let row = self
             .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let row = rows::insert(&tx, &input, crate::time::now_ms())?;
-                let details =
-                    serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url});
+                let now = crate::time::now_ms();
+                let mut row = rows::insert(&tx, &input, now)?;
+                if rows::set_push_enabled(&tx, row.id, push, now)? {
+                    row.push_enabled = push;
+                }
+                let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "push_enabled": row.push_enabled});
                 audit.record(&tx, row.id, Some(details))?;
                 tx.commit()?;
                 Ok(row)
@@ -128,14 +134,18 @@ impl Editor<'_> {
             verify_tls: changes.verify_tls.unwrap_or(row.verify_tls),
         };
         let audit = self.audit("server.update");
+        let push = changes.push_enabled.unwrap_or(row.push_enabled);
         let row = self
             .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let Some(row) = rows::update(&tx, id, &input, crate::time::now_ms())? else {
+                let now = crate::time::now_ms();
+                if rows::update(&tx, id, &input, now)?.is_none() {
                     return Ok(None);
-                };
-                let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "token_changed": token_changed});
+                }
+                rows::set_push_enabled(&tx, id, push, now)?;
+                let Some(row) = rows::get(&tx, id)? else { return Ok(None) };
+                let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "push_enabled": row.push_enabled, "token_changed": token_changed});
                 audit.record(&tx, id, Some(details))?;
                 tx.commit()?;
                 Ok(Some(row))
