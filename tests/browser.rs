@@ -380,3 +380,68 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
     }
     assert_ne!(backgrounds[0].1, backgrounds[1].1, "the themes differ: {backgrounds:?}");
 }
+
+/// Library maintenance in the demo: a rule written in the editor proposes candidates; two
+/// are selected, the confirmation lists them, and after deleting they are gone from the
+/// review and in the deletion log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_candidates_are_selected_confirmed_deleted_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, browser) = demo_signed_in(dir.path()).await;
+    browser.click("a[href$='/libraries']").await;
+    browser.wait_for_text("h1", "Libraries", WAIT).await;
+    // The sync at start fills the libraries: reload until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while browser.find("#libraries").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the demo's libraries never appeared");
+        browser.goto(&format!("{base}/libraries")).await;
+        browser.wait_for("h1", WAIT).await;
+    }
+
+    browser.goto(&format!("{base}/libraries/rules/new")).await;
+    browser.wait_for("#rule-form", WAIT).await;
+    browser.fill("#name", "Old and unwatched").await;
+    browser
+        .execute(
+            "document.querySelectorAll('input[name=library_ids]').forEach(b => b.checked = true); return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#save-rule").await;
+    browser.wait_for_text("h1", "Candidates", WAIT).await;
+    let rows = browser.find_all("#candidates tbody tr").await;
+    assert!(rows.len() >= 2, "the demo has unwatched movies");
+    let mut picked = Vec::new();
+    for row in &rows[..2] {
+        picked.push(browser.attr(row, "data-title").await.unwrap());
+    }
+    browser.click("#candidates tbody tr:nth-child(1) input[name=ids]").await;
+    browser.click("#candidates tbody tr:nth-child(2) input[name=ids]").await;
+    browser.click("#review-delete").await;
+
+    // The confirmation lists exactly the two titles, and nothing is deleted yet.
+    browser.wait_for_text("h1", "Delete 2 items?", WAIT).await;
+    let listed: Vec<String> = {
+        let mut v = Vec::new();
+        for e in browser.find_all("#confirm-items .confirm-title").await {
+            v.push(browser.text(&e).await);
+        }
+        v
+    };
+    assert_eq!(listed, picked);
+    browser.click("#confirm-delete").await;
+    browser.wait_for_text("h1", "Deletion done", WAIT).await;
+    let results = browser.wait_for_text("#results", &picked[0], WAIT).await;
+    assert!(results.contains(&picked[1]) && results.contains("Media server: deleted"), "{results}");
+
+    // Gone from the review, and in the log with who did it.
+    browser.goto(&format!("{base}/libraries/candidates")).await;
+    browser.wait_for_text("h1", "Candidates", WAIT).await;
+    let left = browser.source().await;
+    for title in &picked {
+        assert!(!left.contains(&format!("data-title=\"{title}\"")), "{title} is still proposed");
+    }
+    browser.click("#tab-log").await;
+    let log = browser.wait_for_text("#deletions", &picked[0], WAIT).await;
+    assert!(log.contains(&picked[1]) && log.contains("user:"), "{log}");
+}
