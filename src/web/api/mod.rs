@@ -6,6 +6,7 @@ pub mod geoip;
 pub mod history;
 pub mod jobs;
 pub mod libraries;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -40,6 +41,14 @@ pub fn routes() -> Vec<Route> {
         users::add_household,
         users::confirm_household,
         users::delete_household,
+        persons::list,
+        persons::get,
+        persons::suggestions,
+        persons::create,
+        persons::update,
+        persons::delete,
+        persons::unlink,
+        persons::dismiss,
         rules::list,
         rules::get,
         rules::create,
