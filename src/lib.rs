@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod geo;
+pub mod integrations;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
@@ -126,6 +127,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         Arc::clone(&registry),
         jobs.clone(),
         Arc::clone(&tasks),
+        secrets.clone(),
     ));
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
     let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);
@@ -271,7 +273,9 @@ pub fn rocket(app: App) -> Rocket<Build> {
                 let tasks = rocket.state::<Arc<Tasks>>().expect("managed");
                 let control = rocket.state::<Arc<Control>>().expect("managed");
                 let registry = Arc::clone(&control.registry);
-                tasks.spawn("poller", move |stop| poller::run(poller, registry, interval, stop));
+                let hub = Arc::clone(&control.hub);
+                let timing = poller::follow::Timing::for_interval(interval);
+                tasks.spawn("poller", move |stop| poller::run(poller, registry, hub, timing, stop));
             })
         }))
         .attach(AdHoc::on_liftoff("Fold statistics", move |rocket| {

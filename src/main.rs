@@ -141,7 +141,8 @@ fn demo() -> Result<(), StartupError> {
             tracing::info!(plays = seeded, "demo: wrote a few months of history");
         }
         let world = std::sync::Arc::clone(&cluster.world);
-        app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, stop));
+        let changed = cluster.notifier();
+        app.tasks.spawn("demo story", move |stop| sim::scenario::run(world, changed, stop));
         tracing::info!(
             servers = cluster.endpoints.len(),
             "demo: simulated servers are playing; open the web UI"

@@ -29,6 +29,8 @@ pub struct Changes {
     pub token: Option<String>,
     pub enabled: Option<bool>,
     pub verify_tls: Option<bool>,
+    /// Follow the server's push besides polling it.
+    pub push_enabled: Option<bool>,
 }
 
 /// A checked name, kind and URL, as stored.
@@ -84,11 +86,24 @@ impl Editor<'_> {
             enabled: changes.enabled.unwrap_or(true),
             verify_tls: changes.verify_tls.unwrap_or(true),
         };
-        let row = self.db.write(move |conn| rows::insert(conn, &input, db::now_ms())).await?;
+        let push = changes.push_enabled.unwrap_or(true);
+        let row = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let now = db::now_ms();
+                let mut row = rows::insert(&tx, &input, now)?;
+                if rows::set_push_enabled(&tx, row.id, push, now)? {
+                    row.push_enabled = push;
+                }
+                tx.commit()?;
+                Ok(row)
+            })
+            .await?;
         self.audit(
             "server.create",
             row.id,
-            serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url}),
+            serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "push_enabled": row.push_enabled}),
         )
         .await;
         self.registry.changed();
@@ -120,12 +135,23 @@ impl Editor<'_> {
             enabled: changes.enabled.unwrap_or(row.enabled),
             verify_tls: changes.verify_tls.unwrap_or(row.verify_tls),
         };
+        let push = changes.push_enabled.unwrap_or(row.push_enabled);
         let row = self
             .db
-            .write(move |conn| rows::update(conn, id, &input, db::now_ms()))
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let now = db::now_ms();
+                if rows::update(&tx, id, &input, now)?.is_none() {
+                    return Ok(None);
+                }
+                rows::set_push_enabled(&tx, id, push, now)?;
+                let row = rows::get(&tx, id)?;
+                tx.commit()?;
+                Ok(row)
+            })
             .await?
             .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-        let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "token_changed": token_changed});
+        let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "push_enabled": row.push_enabled, "token_changed": token_changed});
         self.audit("server.update", id, details).await;
         self.registry.changed();
         Ok(row)

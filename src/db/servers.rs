@@ -6,11 +6,11 @@ use crate::error::{AppError, AppResult};
 use crate::media::ServerKind;
 
 const LIST: &str = "SELECT id, name, kind, url, token_sealed, enabled, verify_tls, machine_id, product_name, \
-     version, created_at, updated_at, last_ok_at, last_error_at, last_error, consecutive_failures \
-     FROM servers WHERE deleted_at IS NULL ORDER BY name COLLATE NOCASE, id";
+     version, created_at, updated_at, last_ok_at, last_error_at, last_error, consecutive_failures, \
+     push_enabled FROM servers WHERE deleted_at IS NULL ORDER BY name COLLATE NOCASE, id";
 const GET: &str = "SELECT id, name, kind, url, token_sealed, enabled, verify_tls, machine_id, product_name, \
-     version, created_at, updated_at, last_ok_at, last_error_at, last_error, consecutive_failures \
-     FROM servers WHERE id = ?1 AND deleted_at IS NULL";
+     version, created_at, updated_at, last_ok_at, last_error_at, last_error, consecutive_failures, \
+     push_enabled FROM servers WHERE id = ?1 AND deleted_at IS NULL";
 const INSERT: &str = "INSERT INTO servers (name, kind, url, token_sealed, enabled, verify_tls, created_at, updated_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id";
 const UPDATE: &str = "UPDATE servers SET name = ?2, kind = ?3, url = ?4, token_sealed = ?5, enabled = ?6, \
@@ -21,11 +21,25 @@ const SET_IDENTITY: &str =
 const RECORD_OK: &str =
     "UPDATE servers SET last_ok_at = ?2, consecutive_failures = 0 WHERE id = ?1";
 const RECORD_ERROR: &str = "UPDATE servers SET last_error_at = ?2, last_error = ?3, consecutive_failures = ?4 WHERE id = ?1";
+/// Push is a setting of its own, so that every writer of [`ServerInput`] keeps working;
+/// changing it changes `updated_at`, which rebuilds the server's client and follower.
+const SET_PUSH: &str = "UPDATE servers SET push_enabled = ?2, updated_at = ?3 \
+     WHERE id = ?1 AND deleted_at IS NULL AND push_enabled != ?2";
 const NAME_TAKEN: &str = "SELECT EXISTS (SELECT 1 FROM servers WHERE name = ?1 COLLATE NOCASE AND deleted_at IS NULL AND id != ?2)";
 
 #[cfg(test)]
-pub(crate) const STATEMENTS: &[&str] =
-    &[LIST, GET, INSERT, UPDATE, SOFT_DELETE, SET_IDENTITY, RECORD_OK, RECORD_ERROR, NAME_TAKEN];
+pub(crate) const STATEMENTS: &[&str] = &[
+    LIST,
+    GET,
+    INSERT,
+    UPDATE,
+    SOFT_DELETE,
+    SET_IDENTITY,
+    RECORD_OK,
+    RECORD_ERROR,
+    SET_PUSH,
+    NAME_TAKEN,
+];
 
 /// A configured media server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +62,8 @@ pub struct ServerRow {
     pub last_error_at: Option<i64>,
     pub last_error: Option<String>,
     pub consecutive_failures: i64,
+    /// Follow the server's own push (event stream or WebSocket) besides polling it.
+    pub push_enabled: bool,
 }
 
 /// `SecretBox` purpose of server tokens.
@@ -89,6 +105,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ServerRow> {
         last_error_at: r.get(13)?,
         last_error: r.get(14)?,
         consecutive_failures: r.get(15)?,
+        push_enabled: r.get(16)?,
     })
 }
 
@@ -149,6 +166,11 @@ pub fn update(
         now
     ])?;
     if changed == 0 { Ok(None) } else { get(conn, id) }
+}
+
+/// Turns push on or off; true if it changed.
+pub fn set_push_enabled(conn: &Connection, id: i64, enabled: bool, now: i64) -> AppResult<bool> {
+    Ok(conn.prepare_cached(SET_PUSH)?.execute(params![id, enabled, now])? > 0)
 }
 
 /// Hides the server; its history stays (it points at the row).
@@ -216,6 +238,11 @@ mod tests {
         changed.enabled = false;
         let b = update(&conn, a.id, &changed, 3).unwrap().unwrap();
         assert_eq!((b.name.as_str(), b.enabled, b.updated_at), ("Renamed", false, 3));
+        assert!(b.push_enabled, "push is on by default");
+        assert!(set_push_enabled(&conn, a.id, false, 4).unwrap());
+        assert!(!set_push_enabled(&conn, a.id, false, 5).unwrap(), "no change, no new version");
+        let quiet = get(&conn, a.id).unwrap().unwrap();
+        assert_eq!((quiet.push_enabled, quiet.updated_at), (false, 4));
         record_error(&conn, a.id, 4, "down", 2).unwrap();
         assert_eq!(get(&conn, a.id).unwrap().unwrap().consecutive_failures, 2);
         record_ok(&conn, a.id, 5).unwrap();

@@ -67,25 +67,50 @@ pub struct JellyfinClient {
     admin: std::sync::Mutex<AdminUser>,
 }
 
+impl Flavor {
+    pub fn of(kind: ServerKind) -> Self {
+        if kind == ServerKind::Emby { Flavor::Emby } else { Flavor::Jellyfin }
+    }
+}
+
+/// The device id we announce; the WebSocket asks for it too.
+pub(crate) const DEVICE_ID: &str = "streamwarden";
+
+/// What every request carries: the key and who we are (the WebSocket and SSE plugin too).
+pub(crate) fn auth_headers(connection: &Connection) -> Result<HeaderMap, MediaError> {
+    let client = format!(
+        r#"MediaBrowser Client="Streamwarden", Device="Streamwarden", DeviceId="{DEVICE_ID}", Version="{}""#,
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut headers = HeaderMap::new();
+    match Flavor::of(connection.kind) {
+        Flavor::Jellyfin => {
+            let value = format!(r#"{client}, Token="{}""#, connection.token);
+            headers.insert("Authorization", http::header_value(&value)?);
+        }
+        Flavor::Emby => {
+            headers.insert("X-Emby-Token", http::header_value(&connection.token)?);
+            headers.insert("X-Emby-Authorization", http::header_value(&client)?);
+        }
+    }
+    Ok(headers)
+}
+
+/// The sessions of a `/Sessions`-shaped JSON array (the WebSocket's `Sessions` messages
+/// carry the same rows).
+pub(crate) fn sessions_from_json(
+    rows: serde_json::Value,
+    flavor: Flavor,
+) -> Result<Vec<ActiveSession>, MediaError> {
+    let rows: Vec<SessionDto> = serde_json::from_value(rows)
+        .map_err(|e| MediaError::Malformed(format!("session list: {e}")))?;
+    Ok(rows.into_iter().filter_map(|row| row.into_session(flavor)).collect())
+}
+
 impl JellyfinClient {
     pub fn new(connection: &Connection) -> Result<Self, MediaError> {
-        let flavor =
-            if connection.kind == ServerKind::Emby { Flavor::Emby } else { Flavor::Jellyfin };
-        let client = format!(
-            r#"MediaBrowser Client="Streamwarden", Device="Streamwarden", DeviceId="streamwarden", Version="{}""#,
-            env!("CARGO_PKG_VERSION")
-        );
-        let mut headers = HeaderMap::new();
-        match flavor {
-            Flavor::Jellyfin => {
-                let value = format!(r#"{client}, Token="{}""#, connection.token);
-                headers.insert("Authorization", http::header_value(&value)?);
-            }
-            Flavor::Emby => {
-                headers.insert("X-Emby-Token", http::header_value(&connection.token)?);
-                headers.insert("X-Emby-Authorization", http::header_value(&client)?);
-            }
-        }
+        let flavor = Flavor::of(connection.kind);
+        let headers = auth_headers(connection)?;
         Ok(Self {
             http: Http::new(&connection.url, connection.verify_tls, headers)?,
             flavor,

@@ -9,6 +9,7 @@ pub mod jellyfin;
 pub mod library;
 pub mod model;
 pub mod plex;
+pub mod push;
 pub mod tree;
 
 #[cfg(test)]

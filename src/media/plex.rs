@@ -57,13 +57,8 @@ pub struct SourceQuality {
 
 impl PlexClient {
     pub fn new(connection: &Connection) -> Result<Self, MediaError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("X-Plex-Token", http::header_value(&connection.token)?);
-        headers.insert("X-Plex-Product", "Streamwarden".parse().expect("static"));
-        headers.insert("X-Plex-Client-Identifier", "streamwarden".parse().expect("static"));
-        headers.insert("X-Plex-Version", env!("CARGO_PKG_VERSION").parse().expect("static"));
         Ok(Self {
-            http: Http::new(&connection.url, connection.verify_tls, headers)?,
+            http: Http::new(&connection.url, connection.verify_tls, auth_headers(connection)?)?,
             sources: Mutex::new(HashMap::new()),
         })
     }
@@ -95,6 +90,16 @@ impl PlexClient {
             }
         }
     }
+}
+
+/// What every request to Plex carries: the token and who we are (the event stream too).
+pub(crate) fn auth_headers(connection: &Connection) -> Result<HeaderMap, MediaError> {
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Plex-Token", http::header_value(&connection.token)?);
+    headers.insert("X-Plex-Product", "Streamwarden".parse().expect("static"));
+    headers.insert("X-Plex-Client-Identifier", "streamwarden".parse().expect("static"));
+    headers.insert("X-Plex-Version", env!("CARGO_PKG_VERSION").parse().expect("static"));
+    Ok(headers)
 }
 
 #[rocket::async_trait]

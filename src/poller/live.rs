@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::auth::Scope;
 use crate::geo::Geo;
+use crate::media::push::Realtime;
 use crate::media::{ActiveSession, ServerKind};
 use crate::poller::tracker::Ms;
 
@@ -48,6 +49,10 @@ pub struct ServerStatus {
     pub consecutive_failures: i64,
     /// When the next poll of a failing server is due.
     pub next_attempt_at: Option<Ms>,
+    /// Where the live picture comes from now: the server's push, or polling alone.
+    pub realtime: Realtime,
+    /// Since when (`None` before the first poll).
+    pub realtime_since: Option<Ms>,
 }
 
 impl ServerStatus {

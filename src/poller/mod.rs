@@ -7,6 +7,7 @@
 //! off from failing servers, and on shutdown writes the live state so a restart resumes it.
 
 pub mod control;
+pub mod follow;
 pub mod handoff;
 pub mod live;
 pub mod notices;
@@ -19,18 +20,21 @@ use std::time::Duration;
 
 use rocket::futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::db::servers::ServerRow;
 use crate::db::{self, Db, media_users, plays, servers};
 use crate::error::{AppError, AppResult};
 use crate::geo;
-use crate::media::{ActiveSession, MediaError, ServerUser};
+use crate::media::push::{Note, Realtime};
+use crate::media::{ActiveSession, MediaError, MediaServer, ServerUser};
 use crate::tasks::StopSignal;
+use follow::{Follower, NextPoll, Report};
 use handoff::{Handoff, SWEEP_EVERY_MS, Trigger, Why, Work};
 use live::{LiveHub, LiveSession, LiveView, ServerStatus};
 use registry::Registry;
-use tracker::{Event, FinishedPlay, LiveKey, Ms, Poll, Tracker, TrackerSettings};
+use tracker::{Event, FinishedPlay, LiveKey, Ms, Noted, Poll, Tracker, TrackerSettings};
 
 /// A live play's progress is written at least this often (state changes at once).
 const FLUSH_EVERY_MS: Ms = 30_000;
@@ -50,6 +54,8 @@ const SERVER_DEADLINE: Duration = Duration::from_secs(15);
 const USER_SYNC_EVERY_MS: Ms = 60 * 60_000;
 /// `last_ok_at` is written on recovery and then at most this often (no idle disk writes).
 const HEALTH_WRITE_EVERY_MS: Ms = 10 * 60_000;
+/// How long a stopped stream's key is kept to tell stale answers from new plays.
+const TERMINATED_KEPT_MS: Ms = 5 * 60_000;
 
 /// Settings of session tracking, changed in Settings → General.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,15 +117,47 @@ pub enum Command {
     Terminated(LiveKey),
 }
 
-/// What one server answered this tick.
-enum Answer {
+/// What one server answered, or what its push said.
+pub enum Answer {
     Sessions {
         sessions: Vec<ActiveSession>,
         users: Option<Vec<ServerUser>>,
+        /// When the list was asked for: a stream stopped after that may still be in it.
+        asked_at: Ms,
     },
     Failed(String),
     /// In backoff: not asked this time.
     NotDue,
+    /// Positions a push source reported for sessions we know.
+    Positions(Vec<Note>),
+    /// The server's push source changed.
+    Realtime(Realtime),
+}
+
+/// Asks one server for its sessions (and its accounts when `users_due`), within the
+/// server's deadline. Changes nothing.
+async fn poll_server(client: AppResult<Arc<dyn MediaServer>>, users_due: bool) -> Answer {
+    let asked_at = db::now_ms();
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => return Answer::Failed(e.to_string()),
+    };
+    let sessions = match tokio::time::timeout(SERVER_DEADLINE, client.sessions()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Answer::Failed(e.to_string()),
+        Err(_) => {
+            return Answer::Failed(MediaError::Timeout(SERVER_DEADLINE.as_secs()).to_string());
+        }
+    };
+    let users = if users_due {
+        match tokio::time::timeout(SERVER_DEADLINE, client.users()).await {
+            Ok(Ok(users)) => Some(users),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Answer::Sessions { sessions, users, asked_at }
 }
 
 /// A server's health between ticks.
@@ -162,6 +200,8 @@ pub struct TickReport {
     pub events: usize,
     /// False when the database write failed (it is retried next tick).
     pub saved: bool,
+    /// Servers whose pushed positions did not fit what we know: read their lists now.
+    pub refresh: Vec<i64>,
 }
 
 pub struct Poller {
@@ -183,6 +223,12 @@ pub struct Poller {
     geo: Arc<geo::GeoIp>,
     rules: Arc<Handoff>,
     last_sweep_at: Ms,
+    /// Streams stopped through us, and when: answers asked before then may still list them.
+    terminated: Vec<(LiveKey, Ms)>,
+    /// Per server: where its live picture comes from, and since when.
+    realtime: HashMap<i64, (Realtime, Ms)>,
+    /// Polls while push is healthy and nothing is in transition.
+    reconcile_ms: Ms,
 }
 
 impl Poller {
@@ -223,6 +269,9 @@ impl Poller {
             geo,
             rules,
             last_sweep_at: 0,
+            terminated: Vec::new(),
+            realtime: HashMap::new(),
+            reconcile_ms: 30_000,
         })
     }
 
@@ -236,8 +285,8 @@ impl Poller {
         self.apply(answers, now).await
     }
 
-    /// Applies snapshots that arrived some other way (a push source, a benchmark) as if
-    /// every listed server had just answered a poll.
+    /// Applies snapshots that arrived some other way (a benchmark) as if every listed
+    /// server had just answered a poll.
     pub async fn apply_snapshots(
         &mut self,
         snapshots: Vec<(i64, Vec<ActiveSession>)>,
@@ -245,9 +294,81 @@ impl Poller {
     ) -> TickReport {
         let answers = snapshots
             .into_iter()
-            .map(|(id, sessions)| (id, Answer::Sessions { sessions, users: None }))
+            .map(|(id, sessions)| (id, Answer::Sessions { sessions, users: None, asked_at: now }))
             .collect();
         self.apply(answers, now).await
+    }
+
+    /// Applies what followers reported, and answers each poll with the next one.
+    pub async fn apply_reports(&mut self, reports: Vec<Report>, now: Ms) -> TickReport {
+        let mut answers = Vec::with_capacity(reports.len());
+        let mut replies = Vec::new();
+        for report in reports {
+            match report {
+                Report::Polled { server_id, asked_at, answer, reply } => {
+                    let answer = match answer {
+                        Answer::Sessions { sessions, users, .. } => {
+                            Answer::Sessions { sessions, users, asked_at }
+                        }
+                        other => other,
+                    };
+                    answers.push((server_id, answer));
+                    replies.push((server_id, reply));
+                }
+                Report::Positions { server_id, notes } => {
+                    answers.push((server_id, Answer::Positions(notes)));
+                }
+                Report::Realtime { server_id, source } => {
+                    answers.push((server_id, Answer::Realtime(source)));
+                }
+            }
+        }
+        let report = self.apply(answers, now).await;
+        for (server_id, reply) in replies {
+            // A follower that was replaced meanwhile no longer listens.
+            let _ = reply.send(self.next_poll(server_id, now));
+        }
+        report
+    }
+
+    /// What a pass of the loop does between answers: servers in backoff hold their
+    /// sessions (or let them go after the grace), positions are flushed when due, and the
+    /// rules engine runs what is due on our clock.
+    pub async fn housekeeping(&mut self, now: Ms) -> TickReport {
+        let waiting: Vec<(i64, Answer)> = self
+            .health
+            .iter()
+            .filter(|(_, h)| h.failures > 0)
+            .map(|(id, _)| (*id, Answer::NotDue))
+            .collect();
+        self.apply(waiting, now).await
+    }
+
+    /// When `server_id` is to be polled next: in backoff while it fails; at the
+    /// reconciliation interval while its push is healthy and none of its sessions is
+    /// pending or fading; else at the poll interval.
+    pub fn next_poll(&self, server_id: i64, now: Ms) -> NextPoll {
+        let health = self.health.get(&server_id);
+        let users =
+            health.and_then(|h| h.users_synced_at).is_none_or(|at| now - at >= USER_SYNC_EVERY_MS);
+        let at = match health {
+            Some(h) if h.failures > 0 => h.next_attempt_at.max(now),
+            _ => {
+                let pushed =
+                    self.realtime.get(&server_id).is_some_and(|(r, _)| *r != Realtime::Polling);
+                let settling = self.tracker.entries().any(|e| {
+                    e.server_id == server_id
+                        && (e.status == tracker::LiveStatus::Pending || e.missing_polls > 0)
+                });
+                now + if pushed && !settling { self.reconcile_ms } else { self.poll_interval_ms }
+            }
+        };
+        NextPoll { at, users }
+    }
+
+    /// The enabled servers, as of the last reload.
+    pub fn servers(&self) -> &[ServerRow] {
+        &self.servers
     }
 
     /// Asks every due server for its sessions, concurrently. Changes nothing, so it may
@@ -264,41 +385,21 @@ impl Poller {
                 if health.next_attempt_at > now {
                     return (id, Answer::NotDue);
                 }
-                let client = match client {
-                    Ok(c) => c,
-                    Err(e) => return (id, Answer::Failed(e.to_string())),
-                };
-                let sessions = match tokio::time::timeout(SERVER_DEADLINE, client.sessions()).await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return (id, Answer::Failed(e.to_string())),
-                    Err(_) => {
-                        return (
-                            id,
-                            Answer::Failed(
-                                MediaError::Timeout(SERVER_DEADLINE.as_secs()).to_string(),
-                            ),
-                        );
-                    }
-                };
                 let users_due =
                     health.users_synced_at.is_none_or(|at| now - at >= USER_SYNC_EVERY_MS);
-                let users = if users_due {
-                    match tokio::time::timeout(SERVER_DEADLINE, client.users()).await {
-                        Ok(Ok(users)) => Some(users),
-                        _ => None,
+                match poll_server(client, users_due).await {
+                    Answer::Sessions { sessions, users, .. } => {
+                        (id, Answer::Sessions { sessions, users, asked_at: now })
                     }
-                } else {
-                    None
-                };
-                (id, Answer::Sessions { sessions, users })
+                    other => (id, other),
+                }
             }
         });
         join_all(polls).await
     }
 
     /// Reloads servers and settings when the registry says they changed.
-    async fn reload(&mut self) -> AppResult<()> {
+    pub async fn reload(&mut self) -> AppResult<()> {
         let version = self.registry.version();
         if version == self.seen_version {
             return Ok(());
@@ -318,6 +419,12 @@ impl Poller {
             self.queue_endings(&events);
         }
         self.health.retain(|id, _| enabled.iter().any(|s| s.id == *id));
+        // A server that changed (push turned off, another URL) starts over from polling.
+        self.realtime.retain(|id, _| {
+            enabled.iter().any(|s| s.id == *id)
+                && self.servers.iter().find(|old| old.id == *id).map(|old| old.updated_at)
+                    == enabled.iter().find(|new| new.id == *id).map(|new| new.updated_at)
+        });
         self.servers = enabled;
         self.seen_version = version;
         Ok(())
@@ -329,24 +436,60 @@ impl Poller {
         let mut events = Vec::new();
         // A stream stopped while this tick's polls were in flight may still be in their
         // answers; taken as seen, it would come back as a new play.
-        let mut just_stopped = Vec::new();
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 Command::Terminated(key) => {
                     events.extend(self.tracker.terminate(&key, now));
-                    just_stopped.push(key);
+                    self.terminated.push((key, now));
                 }
             }
         }
+        self.terminated.retain(|(_, at)| now - at < TERMINATED_KEPT_MS);
         let mut synced_users = Vec::new();
         for (server_id, answer) in answers {
+            if !matches!(answer, Answer::Realtime(_)) {
+                self.realtime.entry(server_id).or_insert((Realtime::Polling, now));
+            }
             let health = self.health.entry(server_id).or_default();
             match answer {
-                Answer::Sessions { mut sessions, users } => {
+                Answer::Realtime(source) => {
+                    let current = self.realtime.get(&server_id).map(|(r, _)| *r);
+                    if current != Some(source) {
+                        self.realtime.insert(server_id, (source, now));
+                    }
+                }
+                Answer::Positions(notes) => {
+                    for note in notes {
+                        let key = LiveKey { server_id, session_id: note.session_id };
+                        let outcome = match (note.item_id, follow::expected_state(note.state)) {
+                            (Some(item), Some(state)) => self.tracker.note_position(
+                                &key,
+                                &item,
+                                state,
+                                note.position_ms,
+                                now,
+                            ),
+                            _ => Noted::Mismatch,
+                        };
+                        match outcome {
+                            Noted::Applied(event) => events.extend(event),
+                            Noted::Stale => {}
+                            Noted::Mismatch => {
+                                if !report.refresh.contains(&server_id) {
+                                    report.refresh.push(server_id);
+                                }
+                            }
+                        }
+                    }
+                }
+                Answer::Sessions { mut sessions, users, asked_at } => {
+                    let terminated = &self.terminated;
                     sessions.retain(|s| {
-                        !just_stopped
-                            .iter()
-                            .any(|k| k.server_id == server_id && k.session_id == s.session_id)
+                        !terminated.iter().any(|(k, at)| {
+                            k.server_id == server_id
+                                && k.session_id == s.session_id
+                                && *at >= asked_at
+                        })
                     });
                     report.polled += 1;
                     if health.failures > 0 {
@@ -726,6 +869,8 @@ impl Poller {
                         .or_else(|| s.last_error.clone()),
                     consecutive_failures: h.map_or(s.consecutive_failures, |h| h.failures),
                     next_attempt_at: h.map(|h| h.next_attempt_at).filter(|at| *at > now),
+                    realtime: self.realtime.get(&s.id).map_or(Realtime::Polling, |(r, _)| *r),
+                    realtime_since: self.realtime.get(&s.id).map(|(_, since)| *since),
                 }
             })
             .collect();
@@ -748,29 +893,106 @@ fn server_name(servers: &[ServerRow], id: i64) -> String {
 /// The poller, shared by the background loop and (in tests) the code driving it.
 pub type SharedPoller = Arc<Mutex<Poller>>;
 
-/// Polls until shutdown: a tick every interval, or at once when woken.
+/// A running follower, and what it was started for.
+struct Running {
+    /// The server row's `updated_at`: a changed row gets a new follower.
+    version: i64,
+    poll_now: Arc<Notify>,
+    task: AbortHandle,
+}
+
+/// Polls until shutdown: one [`Follower`] per enabled server, each on its own schedule
+/// and with its own deadline, so a server that hangs never delays another; their answers
+/// are applied here, one at a time, in the order they come.
 pub async fn run(
     poller: SharedPoller,
     registry: Arc<Registry>,
-    interval: Duration,
+    hub: Arc<LiveHub>,
+    timing: follow::Timing,
     mut stop: StopSignal,
 ) {
-    loop {
-        let now = db::now_ms();
+    let (reports_tx, mut reports) = mpsc::channel::<Report>(256);
+    let mut running: HashMap<i64, Running> = HashMap::new();
+    let mut followers = JoinSet::new();
+    let mut housekeeping = tokio::time::interval(timing.poll_every);
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    {
         let mut guard = poller.lock().await;
-        let answers = tokio::select! {
-            answers = guard.poll(now) => answers,
-            () = stop.stopped() => break,
+        guard.poll_interval_ms = Ms::try_from(timing.poll_every.as_millis()).unwrap_or(5_000);
+        guard.reconcile_ms = Ms::try_from(timing.reconcile_every.as_millis()).unwrap_or(30_000);
+    }
+    loop {
+        let servers = {
+            let mut guard = poller.lock().await;
+            if let Err(e) = guard.reload().await {
+                tracing::warn!(error = %e, "cannot read the server list; keeping the previous one");
+            }
+            guard.servers().to_vec()
         };
-        // Applying and saving is never cut short: it is what keeps history whole.
-        guard.apply(answers, now).await;
-        drop(guard);
+        running.retain(|id, r| {
+            let keep = servers.iter().any(|s| s.id == *id && s.updated_at == r.version)
+                && !r.task.is_finished();
+            if !keep {
+                r.task.abort();
+            }
+            keep
+        });
+        for server in &servers {
+            if running.contains_key(&server.id) {
+                continue;
+            }
+            let client = match registry.client(server) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(server_id = server.id, error = %e, "cannot build the client; retrying at the next pass");
+                    continue;
+                }
+            };
+            let push = if server.push_enabled { registry.connection(server).ok() } else { None };
+            let poll_now = Arc::new(Notify::new());
+            let follower = Follower {
+                server_id: server.id,
+                client,
+                push,
+                timing,
+                reports: reports_tx.clone(),
+                poll_now: Arc::clone(&poll_now),
+                hub: Arc::clone(&hub),
+            };
+            let task = followers.spawn(follower.run());
+            running.insert(server.id, Running { version: server.updated_at, poll_now, task });
+        }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = registry.wake.notified() => {}
+            Some(first) = reports.recv() => {
+                let mut batch = vec![first];
+                while batch.len() < 64 {
+                    match reports.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                // Applying and saving is never cut short: it is what keeps history whole.
+                let report = poller.lock().await.apply_reports(batch, db::now_ms()).await;
+                for id in report.refresh {
+                    if let Some(r) = running.get(&id) {
+                        r.poll_now.notify_one();
+                    }
+                }
+            }
+            _ = housekeeping.tick() => {
+                poller.lock().await.housekeeping(db::now_ms()).await;
+            }
+            () = registry.wake.notified() => {
+                for r in running.values() {
+                    r.poll_now.notify_one();
+                }
+            }
+            Some(_) = followers.join_next(), if !followers.is_empty() => {}
             () = stop.stopped() => break,
         }
     }
+    followers.abort_all();
+    while followers.join_next().await.is_some() {}
     let saved = poller.lock().await.persist_all(db::now_ms()).await;
     tracing::info!(saved, "poller stopped; live sessions saved for the next start");
 }

@@ -185,6 +185,17 @@ pub enum Event {
     },
 }
 
+/// What became of a position a push source reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Noted {
+    /// Taken: the session is where the note says (an `Updated` event if it moved).
+    Applied(Option<Event>),
+    /// Older than what we know, or about a session a poll just missed: left to the polls.
+    Stale,
+    /// Not the session we know (gone, another item, another state): read the list.
+    Mismatch,
+}
+
 /// The outcome of polling one server.
 #[derive(Clone, Copy)]
 pub enum Poll<'a> {
@@ -261,6 +272,38 @@ impl Tracker {
     pub fn terminate(&mut self, key: &LiveKey, now: Ms) -> Option<Event> {
         let entry = self.live.remove(key)?;
         Some(self.finish(entry, now, StopReason::Terminated))
+    }
+
+    /// A push source says that the session `key` plays `item_id` at `position_ms` as of
+    /// `at`, in `state` (`None`: it just stopped there). Only the position and the moment
+    /// it was last seen move, and only when everything else agrees with what we know;
+    /// starts, stops, pauses and confirmations stay with the polls and their rules.
+    pub fn note_position(
+        &mut self,
+        key: &LiveKey,
+        item_id: &str,
+        state: Option<PlaybackState>,
+        position_ms: Option<i64>,
+        at: Ms,
+    ) -> Noted {
+        let Some(entry) = self.live.get_mut(key) else { return Noted::Mismatch };
+        if entry.session.item.id != item_id || state.is_some_and(|s| s != entry.session.state) {
+            return Noted::Mismatch;
+        }
+        if entry.missing_polls > 0 || at < entry.last_seen_at {
+            return Noted::Stale;
+        }
+        entry.last_seen_at = at;
+        match position_ms {
+            Some(p) if entry.session.progress_ms != Some(p) => {
+                entry.session.progress_ms = Some(p);
+                Noted::Applied(Some(Event::Updated(
+                    key.clone(),
+                    Changes { progress: true, ..Changes::default() },
+                )))
+            }
+            _ => Noted::Applied(None),
+        }
     }
 
     /// Applies one poll of `server_id` at `now`.
@@ -547,6 +590,52 @@ mod tests {
             now += 5 * S;
         }
         all
+    }
+
+    #[test]
+    fn a_pushed_position_moves_only_a_session_that_agrees_and_never_back_in_time() {
+        let mut t = tracker();
+        let a = session("a", "u", "d", "m");
+        run(&mut t, std::slice::from_ref(&a), 0, 30 * S);
+        let before = t.get(&key("a")).unwrap().clone();
+        assert_eq!(before.status, LiveStatus::Live);
+        let playing = Some(PlaybackState::Playing);
+        assert_eq!(
+            t.note_position(&key("a"), "m", playing, Some(33 * S), 33 * S),
+            Noted::Applied(Some(Event::Updated(
+                key("a"),
+                Changes { progress: true, ..Changes::default() }
+            )))
+        );
+        let after = t.get(&key("a")).unwrap();
+        assert_eq!((after.session.progress_ms, after.last_seen_at), (Some(33 * S), 33 * S));
+        assert_eq!(
+            (after.status, after.paused_ms, after.started_at),
+            (before.status, before.paused_ms, before.started_at)
+        );
+        // Older than the last sighting, another item, another state, an unknown session.
+        assert_eq!(t.note_position(&key("a"), "m", playing, Some(31 * S), 31 * S), Noted::Stale);
+        assert_eq!(t.note_position(&key("a"), "other", playing, Some(1), 34 * S), Noted::Mismatch);
+        assert_eq!(
+            t.note_position(&key("a"), "m", Some(PlaybackState::Paused), Some(1), 34 * S),
+            Noted::Mismatch
+        );
+        assert_eq!(t.note_position(&key("zz"), "m", playing, Some(1), 34 * S), Noted::Mismatch);
+        // A stop's last position (no state) counts; the stop itself is the polls' business.
+        assert_eq!(
+            t.note_position(&key("a"), "m", None, Some(36 * S), 36 * S).clone(),
+            Noted::Applied(Some(Event::Updated(
+                key("a"),
+                Changes { progress: true, ..Changes::default() }
+            )))
+        );
+        assert!(t.get(&key("a")).is_some());
+        // A session a poll missed is the polls' to decide.
+        assert!(poll(&mut t, &[], 40 * S).is_empty());
+        assert_eq!(t.note_position(&key("a"), "m", playing, Some(41 * S), 41 * S), Noted::Stale);
+        let ended = stopped(&poll(&mut t, &[], 45 * S)).into_iter().cloned().collect::<Vec<_>>();
+        assert_eq!(ended[0].stopped_at, 36 * S, "stopped where push last saw it");
+        assert_eq!(ended[0].entry.session.progress_ms, Some(36 * S));
     }
 
     #[test]

@@ -36,6 +36,23 @@ impl Request {
     }
 }
 
+/// Work that takes the connection over instead of a response (an event stream, a
+/// WebSocket): it writes its own head and lasts as long as it likes.
+pub type Takeover = Box<
+    dyn FnOnce(TcpStream) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>
+        + Send,
+>;
+
+/// A [`Takeover`] inside a cloneable [`Response`]; taken once.
+#[derive(Clone)]
+pub struct TakeoverSlot(Arc<std::sync::Mutex<Option<Takeover>>>);
+
+impl std::fmt::Debug for TakeoverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TakeoverSlot")
+    }
+}
+
 /// What to send back.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -44,11 +61,26 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Wait this long before answering (a slow server).
     pub delay: Option<Duration>,
+    /// Instead of a response: hand the connection to this.
+    pub takeover: Option<TakeoverSlot>,
 }
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
-        Self { status, content_type, body: body.into(), delay: None }
+        Self { status, content_type, body: body.into(), delay: None, takeover: None }
+    }
+
+    /// The connection goes to `work` (which writes the status line itself).
+    pub fn takeover<F, Fut>(work: F) -> Self
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let boxed: Takeover = Box::new(move |stream| Box::pin(work(stream)));
+        Self {
+            takeover: Some(TakeoverSlot(Arc::new(std::sync::Mutex::new(Some(boxed))))),
+            ..Self::empty(101)
+        }
     }
 
     pub fn empty(status: u16) -> Self {
@@ -125,6 +157,12 @@ where
     request.body = vec![0; length];
     reader.read_exact(&mut request.body).await?;
     let response = handler(request).await;
+    if let Some(slot) = &response.takeover {
+        let work = slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(work) = work {
+            return work(reader.into_inner()).await;
+        }
+    }
     if let Some(delay) = response.delay {
         tokio::time::sleep(delay).await;
     }
@@ -146,6 +184,7 @@ async fn reply(mut stream: TcpStream, response: &Response) -> std::io::Result<()
 
 fn reason(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
         200 => "OK",
         204 => "No Content",
         400 => "Bad Request",

@@ -2,21 +2,24 @@
 //! formats, driven by a [`World`]. The demo runs them with a scenario that never ends; the
 //! integration tests drive the world step by step.
 
+pub mod arr;
 pub mod demo;
 pub mod formats;
 pub mod http;
 pub mod library;
+pub mod push;
 pub mod scenario;
 pub mod world;
 
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::media::ServerKind;
 use http::{Request, Response};
-pub use world::{Action, SimDevice, SimItem, World};
+pub use world::{Action, SimDevice, SimItem, SimPush, World};
 
 /// The world, shared by the servers and whoever drives it.
 pub type SharedWorld = Arc<Mutex<World>>;
@@ -35,6 +38,8 @@ pub struct Endpoint {
 pub struct Cluster {
     pub world: SharedWorld,
     pub endpoints: Vec<Endpoint>,
+    /// Bumped by [`Cluster::with`]: push connections tell what changed at once.
+    changed: watch::Sender<u64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -57,13 +62,19 @@ impl Cluster {
             .collect();
         let mut endpoints = Vec::new();
         let mut tasks = Vec::new();
+        let changed = watch::Sender::new(0);
         for (index, (kind, name, token)) in servers.into_iter().enumerate() {
             let shared = Arc::clone(&world);
+            let notifier = changed.clone();
             let (addr, task) = http::serve(move |req| {
                 let shared = Arc::clone(&shared);
+                let watcher = notifier.subscribe();
                 async move {
                     let delay = delay_of(&shared, index, &req);
-                    let response = respond(&shared, index, &req);
+                    let response = match push_endpoint(&shared, index, &req, watcher) {
+                        Some(response) => response,
+                        None => respond(&shared, index, &req),
+                    };
                     if delay > 0 {
                         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                     }
@@ -74,13 +85,70 @@ impl Cluster {
             endpoints.push(Endpoint { index, kind, name, url: format!("http://{addr}"), token });
             tasks.push(task);
         }
-        Ok(Self { world, endpoints, tasks })
+        Ok(Self { world, endpoints, changed, tasks })
     }
 
-    /// Changes the world.
+    /// Changes the world (and tells the push connections at once).
     pub fn with<T>(&self, change: impl FnOnce(&mut World) -> T) -> T {
-        change(&mut lock(&self.world))
+        let result = change(&mut lock(&self.world));
+        self.changed.send_modify(|n| *n += 1);
+        result
     }
+
+    /// For whoever changes the world directly (the demo's story): call after a change.
+    pub fn notifier(&self) -> watch::Sender<u64> {
+        self.changed.clone()
+    }
+}
+
+/// The push endpoints (which take the connection over), after the same checks as every
+/// request; `None` for everything else.
+fn push_endpoint(
+    world: &SharedWorld,
+    index: usize,
+    req: &Request,
+    changed: watch::Receiver<u64>,
+) -> Option<Response> {
+    let (kind, token, push) = {
+        let w = lock(world);
+        let s = &w.servers[index];
+        (s.kind, s.token.clone(), s.push.clone())
+    };
+    let path = req.path.as_str();
+    let wanted = match kind {
+        ServerKind::Plex => path == "/:/eventsource/notifications",
+        ServerKind::Jellyfin => matches!(path, "/socket" | "/api/sse/events"),
+        ServerKind::Emby => matches!(path, "/embywebsocket" | "/emby/sse/events"),
+    };
+    if !wanted || req.method != "GET" {
+        return None;
+    }
+    let down = lock(world).servers[index].down;
+    if down {
+        return Some(Response::new(503, "text/plain", "Service Unavailable"));
+    }
+    let given = match kind {
+        ServerKind::Plex => req.header("X-Plex-Token").or_else(|| req.query("X-Plex-Token")),
+        ServerKind::Emby => req.query("api_key").or_else(|| req.header("X-Emby-Token")),
+        ServerKind::Jellyfin => req
+            .header("Authorization")
+            .and_then(|a| a.split("Token=\"").nth(1))
+            .and_then(|t| t.split('"').next())
+            .or_else(|| req.query("api_key")),
+    };
+    if given != Some(token.as_str()) {
+        return Some(Response::new(401, "text/plain", "Unauthorized"));
+    }
+    let plugin = path.ends_with("/sse/events");
+    if !push.enabled || (plugin && !push.sse_plugin) {
+        return Some(Response::empty(404));
+    }
+    let shared = Arc::clone(world);
+    Some(match (kind, plugin) {
+        (ServerKind::Plex, _) => push::plex_events(shared, index, changed),
+        (_, true) => push::plugin_events(shared, index, changed, kind == ServerKind::Emby),
+        (_, false) => push::websocket(shared, index, changed, req),
+    })
 }
 
 fn lock(world: &SharedWorld) -> std::sync::MutexGuard<'_, World> {
@@ -91,11 +159,12 @@ fn lock(world: &SharedWorld) -> std::sync::MutexGuard<'_, World> {
 fn delay_of(world: &SharedWorld, index: usize, req: &Request) -> u64 {
     let listing =
         req.method == "GET" && matches!(req.path.as_str(), "/status/sessions" | "/Sessions");
+    let mut world = lock(world);
+    let server = &mut world.servers[index];
+    server.requests += 1;
     if !listing {
         return 0;
     }
-    let mut world = lock(world);
-    let server = &mut world.servers[index];
     server.session_polls += 1;
     server.sessions_delay_ms
 }

@@ -266,7 +266,11 @@ const STORY: &[(i64, Step)] = &[
 ];
 
 /// Plays the story on `world`, one second at a time, until shutdown.
-pub async fn run(world: SharedWorld, mut stop: StopSignal) {
+pub async fn run(
+    world: SharedWorld,
+    changed: tokio::sync::watch::Sender<u64>,
+    mut stop: StopSignal,
+) {
     let mut state = Story::default();
     let mut second = 0_i64;
     loop {
@@ -274,6 +278,8 @@ pub async fn run(world: SharedWorld, mut stop: StopSignal) {
             let mut world = world.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             state.step(&mut world, second);
         }
+        // The servers push what changed at once, as real ones do.
+        changed.send_modify(|n| *n += 1);
         if stop.sleep(std::time::Duration::from_secs(1)).await {
             break;
         }

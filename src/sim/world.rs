@@ -32,6 +32,55 @@ pub struct SimServer {
     pub sessions_delay_ms: u64,
     /// Session listings asked for so far.
     pub session_polls: u64,
+    /// Requests of any kind so far (push connections included).
+    pub requests: u64,
+    /// What the server pushes.
+    pub push: SimPush,
+}
+
+/// A simulated server's push: Plex's event stream, Jellyfin's and Emby's WebSocket, and
+/// (when installed) the Tracearr SSE plugin on Jellyfin and Emby.
+#[derive(Debug, Clone)]
+pub struct SimPush {
+    /// Offers push at all (off: the endpoints answer 404, as behind a proxy that blocks them).
+    pub enabled: bool,
+    /// Jellyfin and Emby: the SSE plugin is installed (it is preferred to the WebSocket).
+    pub sse_plugin: bool,
+    /// Jellyfin: the WebSocket accepts `SessionsStart` but never sends `Sessions`, as some
+    /// versions do for API keys (jellyfin#13479).
+    pub withholds_sessions: bool,
+    /// Keep-alive pings, milliseconds (Plex every 10 s, the plugin every 30 s).
+    pub ping_ms: u64,
+    /// A playing session's position is pushed this often, milliseconds (Plex clients
+    /// report every 10 s).
+    pub progress_ms: u64,
+    /// Open connections stay open and send nothing more (a source gone silent).
+    pub silent: bool,
+    /// Connections send frames that are not the vendor's format, and nothing else.
+    pub garbage: bool,
+    /// Bumping it drops every open push connection (the server restarts them).
+    pub generation: u64,
+    /// Push connections accepted so far.
+    pub connections: u64,
+    /// Push connections open now.
+    pub open: u64,
+}
+
+impl Default for SimPush {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            sse_plugin: false,
+            withholds_sessions: false,
+            ping_ms: 10_000,
+            progress_ms: 10_000,
+            silent: false,
+            garbage: false,
+            generation: 0,
+            connections: 0,
+            open: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +205,8 @@ impl World {
             appears_while_listing: None,
             sessions_delay_ms: 0,
             session_polls: 0,
+            requests: 0,
+            push: SimPush::default(),
         });
         self.servers.len() - 1
     }

@@ -11,8 +11,10 @@ use rocket::response::stream::{Event, EventStream};
 use crate::auth::{Scope, Viewer};
 use crate::error::AppResult;
 use crate::media::model::{Decision, MediaType, PlaybackState};
+use crate::media::push::Realtime;
 use crate::poller::control::Control;
 use crate::poller::live::{LiveSession, LiveView};
+use crate::poller::tracker::Ms;
 use crate::web::format;
 use crate::web::layout::Layout;
 use crate::web::render;
@@ -33,6 +35,9 @@ pub struct Card {
     pub place: Option<String>,
     pub progress_pct: i64,
     pub progress_text: String,
+    /// Position as of the view, milliseconds: where the page's clock starts from.
+    pub progress_ms: i64,
+    pub duration_ms: i64,
     pub state: &'static str,
     pub pending: bool,
     pub fading: bool,
@@ -54,6 +59,11 @@ pub struct ServerLine {
     pub streams: usize,
     pub bandwidth: String,
     pub failing: Option<String>,
+    /// `websocket`, `sse` or `polling`.
+    pub realtime: &'static str,
+    pub realtime_label: &'static str,
+    /// "Live over the event stream since 21:04", or how it is polled.
+    pub realtime_title: String,
 }
 
 /// What the live region shows.
@@ -70,12 +80,20 @@ pub struct LiveData {
     pub servers: Vec<ServerLine>,
 }
 
-fn card(s: &LiveSession, base: &str, is_admin: bool) -> Card {
+fn card(s: &LiveSession, view_at: Ms, base: &str, is_admin: bool) -> Card {
     let session = &s.session;
     let item = &session.item;
     let media_type = item.media_type.unwrap_or(MediaType::Other);
     let duration = item.duration_ms.unwrap_or(0);
-    let progress = session.progress_ms.unwrap_or(0);
+    // A playing stream has moved on since it was last seen (positions are pushed every
+    // few seconds, polled every few more): show where it is now.
+    let mut progress = session.progress_ms.unwrap_or(0);
+    if session.state == PlaybackState::Playing && !s.fading && view_at > s.last_seen_at {
+        progress += view_at - s.last_seen_at;
+        if duration > 0 {
+            progress = progress.min(duration);
+        }
+    }
     let stream = &session.stream;
     let quality = match (stream.source_resolution.as_deref(), stream.stream_resolution.as_deref()) {
         (Some(a), Some(b)) if a != b => format!("{a} → {b}"),
@@ -108,6 +126,8 @@ fn card(s: &LiveSession, base: &str, is_admin: bool) -> Card {
         ip: session.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         place,
         progress_pct: format::percent(progress, duration),
+        progress_ms: progress,
+        duration_ms: duration,
         progress_text: if duration > 0 {
             format!("{} / {}", format::clock(progress), format::clock(duration))
         } else {
@@ -146,6 +166,10 @@ pub fn live_data(view: &LiveView, scope: Scope, base: &str, is_admin: bool) -> L
             .map(|srv| {
                 let mut on = visible.iter().filter(|s| s.server_id == srv.id);
                 let streams = visible.iter().filter(|s| s.server_id == srv.id).count();
+                let since = srv
+                    .realtime_since
+                    .map(|at| format!(" since {}", format::local_time(at)))
+                    .unwrap_or_default();
                 ServerLine {
                     name: srv.name.clone(),
                     streams,
@@ -153,6 +177,12 @@ pub fn live_data(view: &LiveView, scope: Scope, base: &str, is_admin: bool) -> L
                     failing: (!srv.is_healthy()).then(|| {
                         srv.last_error.clone().unwrap_or_else(|| "not answering".to_owned())
                     }),
+                    realtime: srv.realtime.as_str(),
+                    realtime_label: srv.realtime.label(),
+                    realtime_title: match srv.realtime {
+                        Realtime::Polling => format!("Polled{since}"),
+                        other => format!("Live over the server's {}{since}", other.label()),
+                    },
                 }
             })
             .collect()
@@ -163,7 +193,7 @@ pub fn live_data(view: &LiveView, scope: Scope, base: &str, is_admin: bool) -> L
         base: base.to_owned(),
         is_admin,
         polled: view.at > 0,
-        cards: visible.iter().map(|s| card(s, base, is_admin)).collect(),
+        cards: visible.iter().map(|s| card(s, view.at, base, is_admin)).collect(),
         streams: visible.len(),
         transcodes: count(Decision::Transcode),
         direct_streams: count(Decision::DirectStream),

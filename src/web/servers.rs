@@ -30,6 +30,8 @@ pub struct ServerForm {
     pub token: String,
     pub enabled: bool,
     pub verify_tls: bool,
+    /// Follow the server's push besides polling it.
+    pub push_enabled: bool,
 }
 
 impl ServerForm {
@@ -42,6 +44,7 @@ impl ServerForm {
             token: Some(self.token).filter(|t| !t.trim().is_empty()),
             enabled: Some(self.enabled),
             verify_tls: Some(self.verify_tls),
+            push_enabled: Some(self.push_enabled),
         }
     }
 }
@@ -95,7 +98,13 @@ async fn views(db: &Db, control: &Control) -> AppResult<Vec<ServerView>> {
 }
 
 fn default_form() -> ServerForm {
-    ServerForm { kind: "plex".into(), enabled: true, verify_tls: true, ..ServerForm::default() }
+    ServerForm {
+        kind: "plex".into(),
+        enabled: true,
+        verify_tls: true,
+        push_enabled: true,
+        ..ServerForm::default()
+    }
 }
 
 #[rocket::get("/settings/servers")]
@@ -137,6 +146,7 @@ pub async fn edit(
         token: String::new(),
         enabled: row.enabled,
         verify_tls: row.verify_tls,
+        push_enabled: row.push_enabled,
     };
     render(&ServersPage {
         layout: layout.nav("settings"),

@@ -1,5 +1,6 @@
 // Small progressive enhancements. Everything works without this file; it only adds the
-// theme toggle and the confirmations of dangerous buttons (data-confirm).
+// theme toggle, the confirmations of dangerous buttons (data-confirm), the stop dialog and
+// the smooth progress of playing streams between live updates.
 (function () {
   "use strict";
 
@@ -70,6 +71,36 @@
       if (dialog) dialog.close();
     }
   });
+
+  // Progress between updates: a playing stream's bar and clock move on by themselves,
+  // from the position the server rendered (as of the moment it sent the card) at real
+  // speed, up to the runtime. A new card from the server starts over from its own numbers,
+  // so no request is made and no drift builds up.
+  function clock(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (s >= 3600) return Math.floor(s / 3600) + ":" + two(Math.floor((s % 3600) / 60)) + ":" + two(s % 60);
+    return Math.floor(s / 60) + ":" + two(s % 60);
+  }
+  function extrapolate() {
+    var now = performance.now();
+    var cards = document.querySelectorAll(".stream-card[data-progress-ms]");
+    for (var i = 0; i < cards.length; i++) {
+      var card = cards[i];
+      if (!card._shownAt) card._shownAt = now;
+      if (card.getAttribute("data-state") !== "playing") continue;
+      var base = Number(card.getAttribute("data-progress-ms")) || 0;
+      var duration = Number(card.getAttribute("data-duration-ms")) || 0;
+      var at = base + (now - card._shownAt);
+      if (duration > 0) at = Math.min(at, duration);
+      var bar = card.querySelector("[data-progress-bar]");
+      if (bar && duration > 0) bar.value = Math.floor((at * 100) / duration);
+      var text = card.querySelector("[data-progress-text]");
+      if (text) text.textContent = duration > 0 ? clock(at) + " / " + clock(duration) : clock(at);
+    }
+  }
+  setInterval(extrapolate, 1000);
+  document.addEventListener("htmx:afterSwap", extrapolate);
 
   // Clear the error slot when the user navigates or submits successfully.
   document.addEventListener("htmx:beforeRequest", function () {

@@ -103,6 +103,76 @@ pub fn ep(n: i64) -> SimItem {
     world::episode(&format!("70{n}"), ("700", "The Show"), 1, n, &format!("Episode {n}"), 40)
 }
 
+/// The poller's own loop (a follower per server, push included) on the real clock, for
+/// the tests of push and of independent polling. [`Following::stop`] ends it.
+pub struct Following {
+    tasks: streamwarden::tasks::Tasks,
+}
+
+impl Following {
+    pub fn start(env: &TestEnv, timing: streamwarden::poller::follow::Timing) -> Self {
+        let tasks = streamwarden::tasks::Tasks::new();
+        let poller = std::sync::Arc::clone(poller(env));
+        let registry = std::sync::Arc::clone(&env.control().registry);
+        let hub = std::sync::Arc::clone(&env.control().hub);
+        tasks.spawn("poller", move |stop| {
+            streamwarden::poller::run(poller, registry, hub, timing, stop)
+        });
+        Self { tasks }
+    }
+
+    pub async fn stop(self) {
+        let aborted = self.tasks.shutdown(std::time::Duration::from_secs(5)).await;
+        assert!(aborted.is_empty(), "the poller stops when asked");
+    }
+}
+
+/// Timings for tests: polls every `poll_ms`, reconciles every `reconcile_ms`, and push
+/// keep-alives and reconnects in fractions of a second (the simulated servers ping every
+/// 100 ms in [`quick_push`]).
+pub fn timing(poll_ms: u64, reconcile_ms: u64) -> streamwarden::poller::follow::Timing {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    streamwarden::poller::follow::Timing {
+        poll_every: ms(poll_ms),
+        reconcile_every: ms(reconcile_ms),
+        min_refresh_gap: ms(50),
+        positions_every: ms(100),
+        push: streamwarden::media::push::Timing {
+            plex_keepalive: ms(800),
+            plugin_keepalive: ms(800),
+            ws_ping_every: ms(150),
+            ws_keepalive: ms(800),
+            ws_resubscribe_after: ms(300),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_min: ms(50),
+            reconnect_max: ms(200),
+            stable_after: Duration::from_secs(1),
+        },
+    }
+}
+
+/// Every server of `world` pings every 100 ms and reports positions every 200 ms.
+pub fn quick_push(world: &mut World) {
+    for server in &mut world.servers {
+        server.push.ping_ms = 100;
+        server.push.progress_ms = 200;
+    }
+}
+
+/// Waits for `check` to hold, looking every 20 ms, at most `seconds`.
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A day in milliseconds.
 pub const DAY: i64 = 86_400_000;
 
@@ -209,4 +279,21 @@ pub fn library_world(now: i64) -> World {
         },
     );
     w
+}
+
+/// Starts a library sync through the API and waits (polling, with a deadline) until its
+/// job ends; returns the job.
+pub async fn sync(env: &TestEnv) -> serde_json::Value {
+    let started = env.post_json("/api/v1/libraries/sync", &serde_json::json!({})).await;
+    assert_eq!(started.status, rocket::http::Status::Accepted, "{}", started.body);
+    let id = started.json()["job_id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = env.get(&format!("/api/v1/jobs/{id}")).await.json();
+        if job["status"] != "running" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sync did not end: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

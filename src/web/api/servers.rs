@@ -32,6 +32,12 @@ pub struct ServerJson {
     created_at: Option<String>,
     updated_at: Option<String>,
     health: HealthJson,
+    /// Whether the server's own push (event stream, WebSocket) is followed.
+    push_enabled: bool,
+    /// Where the live picture comes from now: `websocket`, `sse` or `polling`.
+    realtime: &'static str,
+    /// Since when, RFC 3339 (`null` before the first poll).
+    realtime_since: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -61,6 +67,9 @@ fn json(row: ServerRow, live: Option<&ServerStatus>) -> ServerJson {
             last_error: live.and_then(|l| l.last_error.clone()).or(row.last_error.clone()),
             consecutive_failures: failures,
         },
+        push_enabled: row.push_enabled,
+        realtime: live.map_or("polling", |l| l.realtime.as_str()),
+        realtime_since: time(live.and_then(|l| l.realtime_since)),
         id: row.id,
         name: row.name,
         kind: row.kind.as_str(),
@@ -114,6 +123,7 @@ pub struct NewServer {
     token: Option<String>,
     enabled: Option<bool>,
     verify_tls: Option<bool>,
+    push_enabled: Option<bool>,
 }
 
 fn editor<'a>(
@@ -143,6 +153,7 @@ pub async fn create(
         token: new.token,
         enabled: new.enabled,
         verify_tls: new.verify_tls,
+        push_enabled: new.push_enabled,
     };
     let row = editor(&caller, db, secrets, control, ip).create(changes).await?;
     Ok((Status::Created, Json(with_health(row, control))))
@@ -157,6 +168,7 @@ pub struct ServerPatch {
     token: Option<String>,
     enabled: Option<bool>,
     verify_tls: Option<bool>,
+    push_enabled: Option<bool>,
 }
 
 #[rocket::patch("/api/v1/servers/<id>", format = "json", data = "<data>")]
@@ -177,6 +189,7 @@ pub async fn update(
         token: p.token,
         enabled: p.enabled,
         verify_tls: p.verify_tls,
+        push_enabled: p.push_enabled,
     };
     let row = editor(&caller, db, secrets, control, ip).update(id, changes).await?;
     Ok(Json(with_health(row, control)))
