@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod geo;
+pub mod integrations;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
@@ -125,6 +126,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         Arc::clone(&registry),
         jobs.clone(),
         Arc::clone(&tasks),
+        secrets.clone(),
     ));
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
     let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);

@@ -5,26 +5,10 @@
 mod common;
 
 use common::TestEnv;
-use common::sim::{DAY, JELLYFIN, PLEX, Sim, T0, ep, film, library_world, tv};
+use common::sim::{DAY, JELLYFIN, PLEX, Sim, T0, ep, film, library_world, sync, tv};
 use rocket::http::Status;
 use serde_json::Value;
 use streamwarden::sim::library;
-
-/// Starts a sync through the API and waits (polling, with a deadline) until its job ends.
-pub async fn sync(env: &TestEnv) -> Value {
-    let started = env.post_json("/api/v1/libraries/sync", &serde_json::json!({})).await;
-    assert_eq!(started.status, Status::Accepted, "{}", started.body);
-    let id = started.json()["job_id"].as_i64().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let job = env.get(&format!("/api/v1/jobs/{id}")).await.json();
-        if job["status"] != "running" {
-            return job;
-        }
-        assert!(std::time::Instant::now() < deadline, "the sync did not end: {job}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 async fn libraries(env: &TestEnv) -> Vec<Value> {
     let reply = env.get("/api/v1/libraries").await;

@@ -11,8 +11,10 @@ pub mod audit;
 pub mod demo_history;
 pub mod geo;
 pub mod households;
+pub mod integrations;
 pub mod jobs;
 pub mod libraries;
+pub mod maintenance;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
@@ -219,6 +221,8 @@ pub(crate) fn all_statements() -> Vec<String> {
     .chain(plays::statements())
     .chain(rules::statements())
     .chain(libraries::statements())
+    .chain(maintenance::statements())
+    .chain(integrations::statements())
     .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()

@@ -4,8 +4,10 @@
 
 pub mod geoip;
 pub mod history;
+pub mod integrations;
 pub mod jobs;
 pub mod libraries;
+pub mod maintenance;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -63,6 +65,24 @@ pub fn routes() -> Vec<Route> {
         libraries::list,
         libraries::sync,
         libraries::items,
+        maintenance::rules,
+        maintenance::rule,
+        maintenance::create_rule,
+        maintenance::update_rule,
+        maintenance::delete_rule,
+        maintenance::evaluate,
+        maintenance::candidates,
+        maintenance::exclusions,
+        maintenance::create_exclusion,
+        maintenance::delete_exclusion,
+        maintenance::delete,
+        maintenance::log,
+        integrations::list,
+        integrations::get,
+        integrations::create,
+        integrations::update,
+        integrations::delete,
+        integrations::test,
     ]
 }
 
