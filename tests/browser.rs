@@ -94,6 +94,41 @@ async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
         assert!(std::time::Instant::now() < deadline, "only {streams} streams arrived");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    // Each demo server is followed over its own push, and the dashboard says which: Plex's
+    // event stream, Emby's SSE plugin, Jellyfin's WebSocket (up at its first session news).
+    for (server, source) in
+        [("Demo Plex", "sse"), ("Demo Emby", "sse"), ("Demo Jellyfin", "websocket")]
+    {
+        let css = format!(".server-stat[data-server='{server}'] [data-realtime={source}]");
+        browser.wait_for(&css, std::time::Duration::from_secs(40)).await;
+    }
+    // Between live updates a playing stream's clock moves on by itself (app.js), without a
+    // request: a card the server never updates shows it.
+    browser
+        .execute(
+            "var c = document.createElement('article'); c.className = 'stream-card'; c.id = 'extrapolated';\
+             c.setAttribute('data-state', 'playing'); c.setAttribute('data-progress-ms', '0');\
+             c.setAttribute('data-duration-ms', '3600000');\
+             c.innerHTML = '<progress data-progress-bar max=\"100\" value=\"0\"></progress><span data-progress-text>0:00 / 1:00:00</span>';\
+             document.body.appendChild(c); return true;",
+            vec![],
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = browser
+            .execute(
+                "return document.querySelector('#extrapolated [data-progress-text]').textContent;",
+                vec![],
+            )
+            .await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        if text.ends_with(" / 1:00:00") && !text.starts_with("0:00 ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the clock stayed at {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // Pending streams become confirmed (the demo confirms after 10 s), still without reload.
     browser.wait_for("article.stream-card[data-user=mallory]:not([data-pending])", WAIT).await;
     let mark = browser.execute("return window.streamwardenMark;", vec![]).await;
