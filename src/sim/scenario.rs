@@ -33,7 +33,10 @@ pub fn demo_world() -> World {
             ("9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d", "erin"),
         ],
     );
-    world.add_server(ServerKind::Emby, "Demo Emby", &[("e1", "root"), ("e2", "carol")]);
+    let emby = world.add_server(ServerKind::Emby, "Demo Emby", &[("e1", "root"), ("e2", "carol")]);
+    // Each server shows another live source: Plex its event stream, Jellyfin its
+    // WebSocket, Emby the SSE plugin.
+    world.servers[emby].push.sse_plugin = true;
     add_libraries(&mut world, crate::db::now_ms());
     world
 }
