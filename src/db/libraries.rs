@@ -183,6 +183,7 @@ pub(crate) fn statements() -> Vec<String> {
         DELETE_CHILDREN,
         ITEMS_FIRST_SEEN,
         FACTS,
+        NEVER_PLAYED,
     ]
     .iter()
     .chain(ROLLUP)
@@ -798,4 +799,16 @@ pub fn each_fact(
         each(facts_from_row(row)?)?;
     }
     Ok(())
+}
+
+const NEVER_PLAYED: &str = "SELECT library_id, count(*) FROM library_items \
+     WHERE kind IN ('movie', 'show') AND last_watched_at IS NULL AND play_count = 0 GROUP BY library_id";
+
+/// Per library: (library id, movies and shows nobody ever played, by any source).
+pub fn never_played(conn: &Connection) -> AppResult<Vec<(i64, i64)>> {
+    let rows = conn
+        .prepare_cached(NEVER_PLAYED)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

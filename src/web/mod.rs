@@ -10,11 +10,15 @@ pub mod geoip;
 pub mod health;
 pub mod history;
 pub mod htmx;
+pub mod integrations;
 pub mod layout;
+pub mod libraries;
+pub mod maintenance;
 pub mod map;
 pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -63,7 +67,11 @@ pub fn routes() -> Vec<Route> {
         users::confirm_household,
         users::delete_household,
         users::add_note,
-        users::delete_note
+        users::delete_note,
+        persons::link,
+        persons::dismiss,
+        persons::dissolve,
+        persons::unlink
     ]);
     routes.extend(rocket::routes![
         violations::index,
@@ -106,6 +114,31 @@ pub fn routes() -> Vec<Route> {
         servers::delete,
         servers::test,
         servers::poll_now
+    ]);
+    routes.extend(rocket::routes![
+        libraries::index,
+        libraries::sync,
+        libraries::items,
+        libraries::poster,
+        maintenance::candidates,
+        maintenance::review,
+        maintenance::delete,
+        maintenance::rules,
+        maintenance::new_rule,
+        maintenance::edit_rule,
+        maintenance::create_rule,
+        maintenance::update_rule,
+        maintenance::evaluate_rule,
+        maintenance::delete_rule,
+        maintenance::exclusions,
+        maintenance::create_exclusion,
+        maintenance::delete_exclusion,
+        maintenance::log,
+        integrations::index,
+        integrations::create,
+        integrations::test,
+        integrations::toggle,
+        integrations::delete
     ]);
     routes.extend(auth::routes());
     routes.extend(notifications::routes());
