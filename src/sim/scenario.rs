@@ -37,7 +37,7 @@ pub fn demo_world() -> World {
     // Each server shows another live source: Plex its event stream, Jellyfin its
     // WebSocket, Emby the SSE plugin.
     world.servers[emby].push.sse_plugin = true;
-    add_libraries(&mut world, crate::db::now_ms());
+    add_libraries(&mut world, crate::time::now_ms());
     world
 }
 

@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::db::libraries;
 use crate::db::maintenance::{self as store, CandidateCursor, CandidateRow, Cascade, Step};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::maintenance::criteria::{self, TYPES};
 use crate::maintenance::delete::ItemResult;
 use crate::maintenance::rules::{Rule, RuleChanges};
@@ -25,7 +26,7 @@ use crate::web::api::maintenance::{parse_log_cursor, parse_until};
 use crate::web::htmx::{Done, HxRequest, done};
 use crate::web::layout::Layout;
 use crate::web::libraries::ItemView;
-use crate::web::{ClientAddr, format, render};
+use crate::web::{ClientAddr, render};
 
 /// Candidates and log entries per page.
 pub const PAGE_SIZE: u32 = 50;
@@ -646,7 +647,7 @@ pub async fn exclusions(
     layout: Layout,
     db: &State<Db>,
 ) -> AppResult<RawHtml<String>> {
-    let now = crate::db::now_ms();
+    let now = crate::time::now_ms();
     let (rows, adding) = db
         .read(move |c| {
             let adding = match item {

@@ -35,7 +35,7 @@ pub async fn link(
     let AccountsForm { user_ids, name } = form.0;
     let ids = user_ids.clone();
     let linked =
-        db.write(move |c| persons::link(c, &user_ids, Some(&name), crate::db::now_ms())).await?;
+        db.write(move |c| persons::link(c, &user_ids, Some(&name), crate::time::now_ms())).await?;
     let details = json!({"user_ids": ids, "name": linked.person.name});
     let target = format!("person:{}", linked.person.id);
     audit(db, &admin.0.actor(), "person.link", &target, details, ip.0).await;
@@ -54,7 +54,7 @@ pub async fn dismiss(
 ) -> AppResult<Done> {
     let ids = form.0.user_ids;
     let stored = ids.clone();
-    db.write(move |c| persons::dismiss(c, &stored, crate::db::now_ms())).await?;
+    db.write(move |c| persons::dismiss(c, &stored, crate::time::now_ms())).await?;
     audit(db, &admin.0.actor(), "person.dismiss", "persons", json!({"user_ids": ids}), ip.0).await;
     Ok(done(&hx, format!("{}/users#suggestions", layout.base)))
 }

@@ -96,7 +96,7 @@ pub async fn create(
     let b = body(data)?;
     let ids = b.user_ids.clone();
     let linked = db
-        .write(move |c| persons::link(c, &b.user_ids, b.name.as_deref(), crate::db::now_ms()))
+        .write(move |c| persons::link(c, &b.user_ids, b.name.as_deref(), crate::time::now_ms()))
         .await?;
     let details = serde_json::json!({"user_ids": ids, "name": linked.person.name});
     let target = format!("person:{}", linked.person.id);
@@ -177,7 +177,7 @@ pub async fn dismiss(
 ) -> AppResult<Status> {
     let b = body(data)?;
     let ids = b.user_ids.clone();
-    db.write(move |c| persons::dismiss(c, &b.user_ids, crate::db::now_ms())).await?;
+    db.write(move |c| persons::dismiss(c, &b.user_ids, crate::time::now_ms())).await?;
     let details = serde_json::json!({"user_ids": ids});
     audit(db, &caller.0.actor(), "person.dismiss", "persons", details, ip.0).await;
     Ok(Status::NoContent)
