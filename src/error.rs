@@ -1,19 +1,12 @@
-//! One error type for the whole application, and how it answers a request.
+//! One error type for the whole application: what went wrong, its HTTP status, its stable
+//! code for the API and the message a user may see.
 //!
-//! The same `AppError` becomes a full page for a browser, a fragment swapped into the page's
-//! error slot for htmx, and `{"error": {"code", "message"}}` under `/api`. Only server-side
-//! failures (5xx) are logged, with their cause; users never see internals.
+//! How it answers a request (a page, an htmx fragment or JSON) is web code: see
+//! `web::error`. This module stays below every other one, so anything may return it.
 
 use std::fmt;
-use std::io::Cursor;
 
-use askama::Template;
-use rocket::http::{ContentType, Header, Status};
-use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
-
-use crate::web::htmx::HxRequest;
-use crate::web::layout::Layout;
+use rocket::http::Status;
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -168,99 +161,6 @@ impl From<askama::Error> for AppError {
 impl From<tokio::task::JoinError> for AppError {
     fn from(e: tokio::task::JoinError) -> Self {
         Self::internal("background work", e)
-    }
-}
-
-/// Body of every JSON error.
-#[derive(serde::Serialize)]
-struct JsonError<'a> {
-    error: JsonErrorBody<'a>,
-}
-
-#[derive(serde::Serialize)]
-struct JsonErrorBody<'a> {
-    code: &'a str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    layout: Layout,
-    status: u16,
-    reason: &'static str,
-    message: String,
-}
-
-#[derive(Template)]
-#[template(path = "error.html", block = "error")]
-struct ErrorFragment {
-    status: u16,
-    reason: &'static str,
-    message: String,
-}
-
-/// Where htmx swaps error fragments: every page layout has this element.
-pub const ERROR_SLOT: &str = "#error-slot";
-
-impl<'r> Responder<'r, 'static> for AppError {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let status = self.status();
-        if status.code >= 500 {
-            tracing::error!(error = %self, method = %req.method(), path = %req.uri().path(), "request failed");
-        }
-        let message = self.public_message();
-        let mut response = Response::build();
-        response.status(status);
-        if let Self::TooManyRequests { retry_after, .. } = &self {
-            response.header(Header::new("Retry-After", retry_after.to_string()));
-        }
-
-        if crate::web::is_api_request(req) {
-            let field = match &self {
-                Self::Validation { field, .. } => Some(field.as_str()),
-                _ => None,
-            };
-            let message = match &self {
-                Self::Validation { message, .. } => message.clone(),
-                _ => message,
-            };
-            let body = serde_json::to_string(&JsonError {
-                error: JsonErrorBody { code: self.code(), message, field },
-            })
-            .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":""}}"#.to_owned());
-            return response
-                .header(ContentType::JSON)
-                .sized_body(body.len(), Cursor::new(body))
-                .ok();
-        }
-
-        let reason = status.reason().unwrap_or("Error");
-        let rendered = if HxRequest::from_request_sync(req).is_htmx() {
-            response.raw_header("HX-Retarget", ERROR_SLOT).raw_header("HX-Reswap", "innerHTML");
-            ErrorFragment { status: status.code, reason, message: message.clone() }.render()
-        } else {
-            ErrorPage {
-                layout: Layout::from_request_sync(req),
-                status: status.code,
-                reason,
-                message: message.clone(),
-            }
-            .render()
-        };
-        match rendered {
-            Ok(html) => {
-                response.header(ContentType::HTML).sized_body(html.len(), Cursor::new(html)).ok()
-            }
-            Err(e) => {
-                // The error page itself failed: plain text still tells the user something.
-                tracing::error!(error = %e, "rendering the error page failed");
-                let text = format!("{} {reason}\n\n{message}\n", status.code);
-                response.header(ContentType::Plain).sized_body(text.len(), Cursor::new(text)).ok()
-            }
-        }
     }
 }
 

@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::db::Db;
 use crate::db::jobs::{self as sql, JobRow, JobStatus};
-use crate::db::{Db, now_ms};
 use crate::error::{AppError, AppResult};
+use crate::time::now_ms;
 
 /// Progress is written at most this often while a job runs (milliseconds).
 const WRITE_EVERY_MS: i64 = 1_000;

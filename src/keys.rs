@@ -11,9 +11,9 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::StartupError;
 use crate::config::{Config, KeyMaterial};
 use crate::crypto::random_bytes;
+use crate::startup::StartupError;
 
 pub const COOKIE_KEY_FILE: &str = "cookie.key";
 pub const ENCRYPTION_KEY_FILE: &str = "encryption.key";

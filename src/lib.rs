@@ -10,19 +10,24 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod format;
 pub mod geo;
+pub mod integrations;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod media;
 pub mod notify;
+pub mod persons;
 pub mod poller;
 pub mod rules;
 pub mod servers;
 pub mod sim;
+pub mod startup;
 pub mod stats;
 pub mod tasks;
 pub mod telemetry;
+pub mod time;
 pub mod web;
 
 use std::fs;
@@ -45,16 +50,12 @@ use crate::poller::control::Control;
 use crate::poller::live::LiveHub;
 use crate::poller::registry::Registry;
 use crate::poller::{Poller, SharedPoller};
+pub use crate::startup::StartupError;
 use crate::tasks::Tasks;
 
 /// How long background tasks get to stop after SIGTERM, before they are aborted. Rocket's
 /// own connection grace and mercy come on top; the sum stays well under Docker's 10 s.
 pub const TASK_STOP_BUDGET: Duration = Duration::from_secs(2);
-
-/// A reason the server cannot start, as one line for the operator.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(pub String);
 
 /// Everything the server is built from.
 pub struct App {
@@ -125,6 +126,7 @@ fn assemble(config: Config, keys: Keys, background: bool) -> Result<App, Startup
         Arc::clone(&registry),
         jobs.clone(),
         Arc::clone(&tasks),
+        secrets.clone(),
     ));
     let control = Arc::new(Control::new(db.clone(), hub, registry, commands));
     let confirm_ms = i64::try_from(config.confirm_window.as_millis()).unwrap_or(30_000);

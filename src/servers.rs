@@ -68,9 +68,10 @@ pub fn check_token(token: &str) -> AppResult<String> {
 }
 
 impl Editor<'_> {
-    async fn audit(&self, action: &'static str, id: i64, details: serde_json::Value) {
-        crate::web::audit(self.db, &self.actor, action, &format!("server:{id}"), details, self.ip)
-            .await;
+    /// The audit entry of a change, written by the change's own transaction: a change is
+    /// never saved without its entry, nor an entry without its change.
+    fn audit(&self, action: &'static str) -> Audit {
+        Audit { actor: self.actor.clone(), ip: self.ip.map(|ip| ip.to_string()), action }
     }
 
     /// Adds a server (every field but the flags is required).
@@ -86,26 +87,23 @@ impl Editor<'_> {
             enabled: changes.enabled.unwrap_or(true),
             verify_tls: changes.verify_tls.unwrap_or(true),
         };
+        let audit = self.audit("server.create");
         let push = changes.push_enabled.unwrap_or(true);
         let row = self
             .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let now = db::now_ms();
+                let now = crate::time::now_ms();
                 let mut row = rows::insert(&tx, &input, now)?;
                 if rows::set_push_enabled(&tx, row.id, push, now)? {
                     row.push_enabled = push;
                 }
+                let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "push_enabled": row.push_enabled});
+                audit.record(&tx, row.id, Some(details))?;
                 tx.commit()?;
                 Ok(row)
             })
             .await?;
-        self.audit(
-            "server.create",
-            row.id,
-            serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "push_enabled": row.push_enabled}),
-        )
-        .await;
         self.registry.changed();
         Ok(row)
     }
@@ -135,34 +133,47 @@ impl Editor<'_> {
             enabled: changes.enabled.unwrap_or(row.enabled),
             verify_tls: changes.verify_tls.unwrap_or(row.verify_tls),
         };
+        let audit = self.audit("server.update");
         let push = changes.push_enabled.unwrap_or(row.push_enabled);
         let row = self
             .db
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let now = db::now_ms();
+                let now = crate::time::now_ms();
                 if rows::update(&tx, id, &input, now)?.is_none() {
                     return Ok(None);
                 }
                 rows::set_push_enabled(&tx, id, push, now)?;
-                let row = rows::get(&tx, id)?;
+                let Some(row) = rows::get(&tx, id)? else { return Ok(None) };
+                let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "push_enabled": row.push_enabled, "token_changed": token_changed});
+                audit.record(&tx, id, Some(details))?;
                 tx.commit()?;
-                Ok(row)
+                Ok(Some(row))
             })
             .await?
             .ok_or_else(|| AppError::not_found(format!("server {id}")))?;
-        let details = serde_json::json!({"name": row.name, "kind": row.kind, "url": row.url, "enabled": row.enabled, "verify_tls": row.verify_tls, "push_enabled": row.push_enabled, "token_changed": token_changed});
-        self.audit("server.update", id, details).await;
         self.registry.changed();
         Ok(row)
     }
 
     /// Removes a server from polling and the lists; its history stays.
     pub async fn delete(&self, id: i64) -> AppResult<()> {
-        if !self.db.write(move |conn| rows::soft_delete(conn, id, db::now_ms())).await? {
+        let audit = self.audit("server.delete");
+        let deleted = self
+            .db
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                if !rows::soft_delete(&tx, id, crate::time::now_ms())? {
+                    return Ok(false);
+                }
+                audit.record(&tx, id, None)?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if !deleted {
             return Err(AppError::not_found(format!("server {id}")));
         }
-        self.audit("server.delete", id, serde_json::Value::Null).await;
         self.registry.changed();
         Ok(())
     }
@@ -190,6 +201,34 @@ impl Editor<'_> {
             })
             .await?;
         Ok(identity)
+    }
+}
+
+/// Who changed a server and how, for its audit entry (`server:{id}`).
+struct Audit {
+    actor: String,
+    ip: Option<String>,
+    action: &'static str,
+}
+
+impl Audit {
+    fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        id: i64,
+        details: Option<serde_json::Value>,
+    ) -> AppResult<()> {
+        let target = format!("server:{id}");
+        db::audit::record(
+            conn,
+            &db::audit::NewEntry {
+                actor: &self.actor,
+                action: self.action,
+                target: Some(&target),
+                details,
+                ip: self.ip.as_deref(),
+            },
+        )
     }
 }
 

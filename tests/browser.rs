@@ -94,6 +94,41 @@ async fn the_demo_dashboard_updates_live_and_stops_a_stream() {
         assert!(std::time::Instant::now() < deadline, "only {streams} streams arrived");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    // Each demo server is followed over its own push, and the dashboard says which: Plex's
+    // event stream, Emby's SSE plugin, Jellyfin's WebSocket (up at its first session news).
+    for (server, source) in
+        [("Demo Plex", "sse"), ("Demo Emby", "sse"), ("Demo Jellyfin", "websocket")]
+    {
+        let css = format!(".server-stat[data-server='{server}'] [data-realtime={source}]");
+        browser.wait_for(&css, std::time::Duration::from_secs(40)).await;
+    }
+    // Between live updates a playing stream's clock moves on by itself (app.js), without a
+    // request: a card the server never updates shows it.
+    browser
+        .execute(
+            "var c = document.createElement('article'); c.className = 'stream-card'; c.id = 'extrapolated';\
+             c.setAttribute('data-state', 'playing'); c.setAttribute('data-progress-ms', '0');\
+             c.setAttribute('data-duration-ms', '3600000');\
+             c.innerHTML = '<progress data-progress-bar max=\"100\" value=\"0\"></progress><span data-progress-text>0:00 / 1:00:00</span>';\
+             document.body.appendChild(c); return true;",
+            vec![],
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = browser
+            .execute(
+                "return document.querySelector('#extrapolated [data-progress-text]').textContent;",
+                vec![],
+            )
+            .await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        if text.ends_with(" / 1:00:00") && !text.starts_with("0:00 ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the clock stayed at {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     // Pending streams become confirmed (the demo confirms after 10 s), still without reload.
     browser.wait_for("article.stream-card[data-user=mallory]:not([data-pending])", WAIT).await;
     let mark = browser.execute("return window.streamwardenMark;", vec![]).await;
@@ -308,10 +343,10 @@ async fn fits_width(browser: &Browser) -> (i64, i64) {
     (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
 }
 
-/// The statistics and the map of the demo, full from its generated history, in both themes
+/// The statistics, the map and a user page of the demo, full from its generated history, in both themes
 /// and at a phone's width; the map's live markers arrive over its SSE stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statistics_and_map_in_both_themes_and_at_phone_width() {
+async fn statistics_map_and_a_user_page_in_both_themes_and_at_phone_width() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, browser) = demo_signed_in(dir.path()).await;
     let shots = screenshot_dir();
@@ -377,6 +412,102 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
         if let Some(d) = &shots {
             browser.screenshot(&d.join(format!("map-{theme}-{width}.png"))).await;
         }
+
+        // The busiest user's page: their statistics, months and places.
+        browser.goto(&format!("{base}/users")).await;
+        browser.wait_for("#users tbody a[href]", WAIT).await;
+        let busiest = browser
+            .execute(
+                "const rows = Array.from(document.querySelectorAll('#users tbody tr'));\
+                 rows.sort((a, b) => Number(b.children[2].textContent) - Number(a.children[2].textContent));\
+                 return rows[0].querySelector('a').getAttribute('href');",
+                vec![],
+            )
+            .await;
+        let href = busiest.as_str().unwrap().to_owned();
+        browser.goto(&format!("{base}{href}")).await;
+        let plays: i64 =
+            browser.text(&browser.wait_for("#user-stat-plays", WAIT).await).await.parse().unwrap();
+        assert!(plays > 0, "{href}: the demo's history reaches the user page");
+        let month_sum = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('#user-months tbody tr td:nth-child(2)'))\
+                 .reduce((a, td) => a + Number(td.textContent), 0);",
+                vec![],
+            )
+            .await;
+        assert_eq!(month_sum.as_i64(), Some(plays), "the months add up to the total");
+        assert!(browser.find("#user-places svg").await.is_some(), "the places map is drawn");
+        let (scroll, inner) = fits_width(&browser).await;
+        assert!(scroll <= inner, "{href} at {width} px in {theme}: {scroll} > {inner}");
+        if let Some(d) = &shots {
+            browser.screenshot(&d.join(format!("user-{theme}-{width}.png"))).await;
+        }
     }
     assert_ne!(backgrounds[0].1, backgrounds[1].1, "the themes differ: {backgrounds:?}");
+}
+
+/// Library maintenance in the demo: a rule written in the editor proposes candidates; two
+/// are selected, the confirmation lists them, and after deleting they are gone from the
+/// review and in the deletion log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_candidates_are_selected_confirmed_deleted_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, browser) = demo_signed_in(dir.path()).await;
+    browser.click("a[href$='/libraries']").await;
+    browser.wait_for_text("h1", "Libraries", WAIT).await;
+    // The sync at start fills the libraries: reload until it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while browser.find("#libraries").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the demo's libraries never appeared");
+        browser.goto(&format!("{base}/libraries")).await;
+        browser.wait_for("h1", WAIT).await;
+    }
+
+    browser.goto(&format!("{base}/libraries/rules/new")).await;
+    browser.wait_for("#rule-form", WAIT).await;
+    browser.fill("#name", "Old and unwatched").await;
+    browser
+        .execute(
+            "document.querySelectorAll('input[name=library_ids]').forEach(b => b.checked = true); return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#save-rule").await;
+    browser.wait_for_text("h1", "Candidates", WAIT).await;
+    let rows = browser.find_all("#candidates tbody tr").await;
+    assert!(rows.len() >= 2, "the demo has unwatched movies");
+    let mut picked = Vec::new();
+    for row in &rows[..2] {
+        picked.push(browser.attr(row, "data-title").await.unwrap());
+    }
+    browser.click("#candidates tbody tr:nth-child(1) input[name=ids]").await;
+    browser.click("#candidates tbody tr:nth-child(2) input[name=ids]").await;
+    browser.click("#review-delete").await;
+
+    // The confirmation lists exactly the two titles, and nothing is deleted yet.
+    browser.wait_for_text("h1", "Delete 2 items?", WAIT).await;
+    let listed: Vec<String> = {
+        let mut v = Vec::new();
+        for e in browser.find_all("#confirm-items .confirm-title").await {
+            v.push(browser.text(&e).await);
+        }
+        v
+    };
+    assert_eq!(listed, picked);
+    browser.click("#confirm-delete").await;
+    browser.wait_for_text("h1", "Deletion done", WAIT).await;
+    let results = browser.wait_for_text("#results", &picked[0], WAIT).await;
+    assert!(results.contains(&picked[1]) && results.contains("Media server: deleted"), "{results}");
+
+    // Gone from the review, and in the log with who did it.
+    browser.goto(&format!("{base}/libraries/candidates")).await;
+    browser.wait_for_text("h1", "Candidates", WAIT).await;
+    let left = browser.source().await;
+    for title in &picked {
+        assert!(!left.contains(&format!("data-title=\"{title}\"")), "{title} is still proposed");
+    }
+    browser.click("#tab-log").await;
+    let log = browser.wait_for_text("#deletions", &picked[0], WAIT).await;
+    assert!(log.contains(&picked[1]) && log.contains("user:"), "{log}");
 }

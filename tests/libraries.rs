@@ -5,26 +5,10 @@
 mod common;
 
 use common::TestEnv;
-use common::sim::{DAY, JELLYFIN, PLEX, Sim, T0, ep, film, library_world, tv};
+use common::sim::{DAY, JELLYFIN, PLEX, Sim, T0, ep, film, library_world, sync, tv};
 use rocket::http::Status;
 use serde_json::Value;
 use streamwarden::sim::library;
-
-/// Starts a sync through the API and waits (polling, with a deadline) until its job ends.
-pub async fn sync(env: &TestEnv) -> Value {
-    let started = env.post_json("/api/v1/libraries/sync", &serde_json::json!({})).await;
-    assert_eq!(started.status, Status::Accepted, "{}", started.body);
-    let id = started.json()["job_id"].as_i64().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let job = env.get(&format!("/api/v1/jobs/{id}")).await.json();
-        if job["status"] != "running" {
-            return job;
-        }
-        assert!(std::time::Instant::now() < deadline, "the sync did not end: {job}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 async fn libraries(env: &TestEnv) -> Vec<Value> {
     let reply = env.get("/api/v1/libraries").await;
@@ -52,7 +36,7 @@ fn library<'a>(libraries: &'a [Value], server: &str, name: &str) -> &'a Value {
 #[rocket::async_test]
 async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let _sim = Sim::start(&env, library_world(now)).await;
     let job = sync(&env).await;
     assert_eq!(job["status"], "done", "{job}");
@@ -86,7 +70,7 @@ async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
     let sintel = find(&plex_movies, "Sintel");
     assert_eq!(sintel["resolution"], "1080p");
     assert_eq!(sintel["external_ids"]["tmdb"], "45745");
-    assert_eq!(sintel["added_at"], streamwarden::web::format::rfc3339(now - 400 * DAY));
+    assert_eq!(sintel["added_at"], streamwarden::format::rfc3339(now - 400 * DAY));
     assert_eq!(
         (sintel["play_count"].as_i64(), sintel["last_watched_at"].as_str()),
         (Some(0), None)
@@ -124,7 +108,7 @@ async fn every_servers_libraries_are_synced_with_sizes_and_play_state() {
 #[rocket::async_test]
 async fn last_watched_merges_history_of_every_user_and_copies_elsewhere() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let mut sim = Sim::start(&env, library_world(now)).await;
     // Alice watches Sintel on Plex and the first episode; neither is the server owner, so
     // Plex's own data knows nothing of it.
@@ -165,7 +149,7 @@ async fn last_watched_merges_history_of_every_user_and_copies_elsewhere() {
 #[rocket::async_test]
 async fn a_failing_or_changing_server_keeps_what_it_had_and_gone_items_are_pruned() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let sim = Sim::start(&env, library_world(now)).await;
     assert_eq!(sync(&env).await["status"], "done");
     assert_eq!(items(&env, "limit=100").await.len(), 8);
@@ -225,7 +209,7 @@ async fn a_failing_or_changing_server_keeps_what_it_had_and_gone_items_are_prune
 #[rocket::async_test]
 async fn item_pages_never_skip_or_repeat_and_bad_queries_are_refused() {
     let env = TestEnv::new().await;
-    let now = streamwarden::db::now_ms();
+    let now = streamwarden::time::now_ms();
     let _sim = Sim::start(&env, library_world(now)).await;
     assert_eq!(sync(&env).await["status"], "done");
     for (sort, order) in [

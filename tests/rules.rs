@@ -307,7 +307,7 @@ async fn backtest_reproduces_the_violations_of_a_replayed_day() {
     let reply = env
         .post_json(
             &format!("/api/v1/rules/{rule_id}/backtest"),
-            &json!({"from": streamwarden::web::format::rfc3339(start), "to": streamwarden::web::format::rfc3339(sim.now)}),
+            &json!({"from": streamwarden::format::rfc3339(start), "to": streamwarden::format::rfc3339(sim.now)}),
         )
         .await;
     assert_eq!(reply.status, Status::Ok, "{}", reply.body);

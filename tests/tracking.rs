@@ -80,7 +80,7 @@ async fn sessions_show_at_once_as_pending_then_count_and_stop_into_history() {
     assert_eq!(play["user"]["name"], "alice");
     assert_eq!(play["stop_reason"], "stopped");
     assert_eq!(play["play_ms"], last_seen - (T0 + 1000));
-    assert_eq!(play["stopped_at"], streamwarden::web::format::rfc3339(last_seen));
+    assert_eq!(play["stopped_at"], streamwarden::format::rfc3339(last_seen));
     assert_eq!(play["watched"], false);
     // The history page lists it.
     let page = env.get("/history").await;
@@ -253,7 +253,7 @@ async fn a_server_outage_neither_stops_nor_duplicates_until_the_grace_passes() {
     let done = history(&env, "").await;
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["stop_reason"], "server_lost");
-    assert_eq!(done[0]["stopped_at"], streamwarden::web::format::rfc3339(last_seen_before_outage));
+    assert_eq!(done[0]["stopped_at"], streamwarden::format::rfc3339(last_seen_before_outage));
     assert!(last_seen < last_seen_before_outage);
     // When the server answers again with the session still there, it is a new play (the
     // old one was closed), not a resurrection of the first.

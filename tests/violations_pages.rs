@@ -10,8 +10,8 @@ use common::{Reply, TestEnv, form_body};
 use rocket::http::{ContentType, Header, Method, Status};
 use serde_json::Value;
 use streamwarden::db::rules::Status as ViolationStatus;
+use streamwarden::format::local_date;
 use streamwarden::sim::world::device;
-use streamwarden::web::format::local_date;
 
 const T0: i64 = common::sim::T0;
 const DAY: i64 = 86_400_000;

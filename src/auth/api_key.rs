@@ -6,7 +6,7 @@ use rocket::request::Request;
 use super::Principal;
 use crate::config::Config;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
-use crate::db::{self, Db, api_keys};
+use crate::db::{Db, api_keys};
 use crate::error::AppResult;
 
 /// Every key we issue starts with this, so secret scanners and people can recognise one.
@@ -73,7 +73,7 @@ async fn lookup(db: &Db, key: &str) -> AppResult<Option<Principal>> {
     let Some(found) = db.read(move |c| api_keys::by_hash(c, &hash)).await? else {
         return Ok(None);
     };
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     if found.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
         let id = found.id;
         db.write(move |c| api_keys::touch(c, id, now)).await?;

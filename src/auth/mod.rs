@@ -21,8 +21,8 @@
 
 pub mod accounts;
 pub mod api_key;
-pub mod catchers;
 pub mod limiter;
+pub mod model;
 pub mod oidc;
 pub mod password;
 pub mod request;
@@ -37,40 +37,7 @@ use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::db::Db;
-
-/// Role of a Streamwarden account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Read-only: dashboard and history of their own linked media user.
-    Viewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    /// Parses `admin` or `viewer`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use model::{Role, Scope};
 
 /// A signed-in Streamwarden account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,25 +47,6 @@ pub struct AuthUser {
     pub role: Role,
     /// The media server user this account is (for viewers: the only one they see).
     pub media_user_id: Option<i64>,
-}
-
-/// Which media users' data a principal may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    MediaUser(i64),
-    Nothing,
-}
-
-impl Scope {
-    /// Whether data of `media_user_id` is visible.
-    pub fn allows(self, media_user_id: i64) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::MediaUser(id) => id == media_user_id,
-            Scope::Nothing => false,
-        }
-    }
 }
 
 impl AuthUser {
@@ -272,7 +220,7 @@ impl<'r> FromForm<'r> for NoFields {
     }
 }
 
-/// Why a guard refused, for the catcher that answers (see [`catchers`]).
+/// Why a guard refused, for the catcher that answers (see `web::auth::catchers`).
 struct GuardFailure(std::sync::Mutex<Option<String>>);
 
 /// Records `message` as the reason of a 401/403 for the catcher to show.
@@ -296,7 +244,7 @@ pub(crate) fn refusal(req: &Request<'_>) -> Option<String> {
     slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
 
-const SIGN_IN: &str = "Sign in to continue.";
+pub(crate) const SIGN_IN: &str = "Sign in to continue.";
 const ADMINS_ONLY: &str = "Only admins can open this page.";
 
 /// True for methods that change state and therefore need the CSRF token.

@@ -10,7 +10,7 @@ use rocket::request::Request;
 use super::{AuthUser, request};
 use crate::config::Config;
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::{self, Db, sessions};
+use crate::db::{Db, sessions};
 use crate::error::AppResult;
 
 /// The session cookie.
@@ -76,7 +76,7 @@ pub async fn find(db: &Db, token: &str) -> AppResult<Option<Current>> {
     let Some((row, account)) = db.read(move |c| sessions::lookup(c, &hash)).await? else {
         return Ok(None);
     };
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     let idle = row.last_seen_at + ms(IDLE_TIMEOUT) <= now;
     if account.disabled || idle || row.expires_at <= now {
         let id = row.id;
@@ -177,10 +177,10 @@ pub async fn create(db: &Db, account_id: i64, method: &str, origin: Origin) -> A
     let csrf = random_token();
     let hash = sha256_hex(token.as_bytes());
     let method = method.to_owned();
-    let (csrf2, expires_at) = (csrf.clone(), db::now_ms() + ms(ABSOLUTE_TIMEOUT));
+    let (csrf2, expires_at) = (csrf.clone(), crate::time::now_ms() + ms(ABSOLUTE_TIMEOUT));
     let id = db
         .write(move |c| {
-            let now = db::now_ms();
+            let now = crate::time::now_ms();
             sessions::delete_expired(c, now, now - ms(IDLE_TIMEOUT))?;
             sessions::insert(
                 c,

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
-use crate::auth::Role;
+use crate::auth::model::Role;
 use crate::error::{AppError, AppResult};
 
 const BY_ID: &str = "SELECT id, username, role, password_hash, media_user_id, disabled, email, oidc_issuer, oidc_subject, created_at, last_login_at, last_oidc_login_at FROM accounts WHERE id = ?1";
@@ -154,7 +154,7 @@ pub fn insert(conn: &Connection, new: &NewAccount<'_>) -> AppResult<i64> {
         new.email,
         issuer,
         subject,
-        super::now_ms(),
+        crate::time::now_ms(),
     ]);
     match result {
         Ok(_) => Ok(conn.last_insert_rowid()),
@@ -186,22 +186,26 @@ pub fn oidc_admin_has_signed_in(conn: &Connection) -> AppResult<bool> {
 }
 
 pub fn set_password(conn: &Connection, id: i64, hash: Option<&str>) -> AppResult<()> {
-    conn.prepare_cached(SET_PASSWORD)?.execute(params![id, hash, super::now_ms()])?;
+    conn.prepare_cached(SET_PASSWORD)?.execute(params![id, hash, crate::time::now_ms()])?;
     Ok(())
 }
 
 pub fn set_role(conn: &Connection, id: i64, role: Role) -> AppResult<()> {
-    conn.prepare_cached(SET_ROLE)?.execute(params![id, role_str(role), super::now_ms()])?;
+    conn.prepare_cached(SET_ROLE)?.execute(params![id, role_str(role), crate::time::now_ms()])?;
     Ok(())
 }
 
 pub fn set_media_user(conn: &Connection, id: i64, media_user_id: Option<i64>) -> AppResult<()> {
-    conn.prepare_cached(SET_MEDIA_USER)?.execute(params![id, media_user_id, super::now_ms()])?;
+    conn.prepare_cached(SET_MEDIA_USER)?.execute(params![
+        id,
+        media_user_id,
+        crate::time::now_ms()
+    ])?;
     Ok(())
 }
 
 pub fn set_disabled(conn: &Connection, id: i64, disabled: bool) -> AppResult<()> {
-    conn.prepare_cached(SET_DISABLED)?.execute(params![id, disabled, super::now_ms()])?;
+    conn.prepare_cached(SET_DISABLED)?.execute(params![id, disabled, crate::time::now_ms()])?;
     Ok(())
 }
 
@@ -213,18 +217,24 @@ pub fn set_oidc(
     subject: &str,
     email: Option<&str>,
 ) -> AppResult<()> {
-    conn.prepare_cached(SET_OIDC)?.execute(params![id, issuer, subject, email, super::now_ms()])?;
+    conn.prepare_cached(SET_OIDC)?.execute(params![
+        id,
+        issuer,
+        subject,
+        email,
+        crate::time::now_ms()
+    ])?;
     Ok(())
 }
 
 pub fn unlink_oidc(conn: &Connection, id: i64) -> AppResult<()> {
-    conn.prepare_cached(UNLINK_OIDC)?.execute(params![id, super::now_ms()])?;
+    conn.prepare_cached(UNLINK_OIDC)?.execute(params![id, crate::time::now_ms()])?;
     Ok(())
 }
 
 pub fn touch_login(conn: &Connection, id: i64, oidc: bool) -> AppResult<()> {
     let sql = if oidc { TOUCH_OIDC_LOGIN } else { TOUCH_LOGIN };
-    conn.prepare_cached(sql)?.execute(params![id, super::now_ms()])?;
+    conn.prepare_cached(sql)?.execute(params![id, crate::time::now_ms()])?;
     Ok(())
 }
 

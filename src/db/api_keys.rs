@@ -64,7 +64,7 @@ pub fn insert(
         prefix,
         scope,
         created_by,
-        super::now_ms()
+        crate::time::now_ms()
     ]);
     match result {
         Ok(_) => Ok(conn.last_insert_rowid()),
@@ -98,5 +98,5 @@ pub fn touch(conn: &Connection, id: i64, at: i64) -> AppResult<()> {
 
 /// Revokes a key; false if it did not exist or was already revoked.
 pub fn revoke(conn: &Connection, id: i64) -> AppResult<bool> {
-    Ok(conn.prepare_cached(REVOKE)?.execute(params![id, super::now_ms()])? == 1)
+    Ok(conn.prepare_cached(REVOKE)?.execute(params![id, crate::time::now_ms()])? == 1)
 }

@@ -59,7 +59,7 @@ pub fn record(conn: &Connection, entry: &NewEntry<'_>) -> AppResult<()> {
         }
     });
     conn.prepare_cached(INSERT)?.execute(params![
-        super::now_ms(),
+        crate::time::now_ms(),
         cut(entry.actor, MAX_NAME),
         cut(entry.action, MAX_NAME),
         entry.target.map(|t| cut(t, MAX_NAME)),

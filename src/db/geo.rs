@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 
 use crate::error::{AppError, AppResult};
-use crate::geo::Override;
+use crate::geo::model::Override;
 
 const LIST: &str = "SELECT id, network, name, country, city, lat, lon, is_local FROM geo_overrides ORDER BY network";
 const INSERT: &str = "INSERT INTO geo_overrides (network, name, country, city, lat, lon, is_local, created_at) \
@@ -23,7 +23,7 @@ pub fn list(conn: &Connection) -> AppResult<Vec<Override>> {
     let mut out = Vec::new();
     for row in rows {
         let (network, id, name, country, city, lat, lon, is_local) = row?;
-        if let Some(network) = crate::geo::parse_network(&network) {
+        if let Some(network) = crate::geo::model::parse_network(&network) {
             out.push(Override { id, network, name, country, city, lat, lon, is_local });
         }
     }

@@ -95,7 +95,7 @@ pub fn addresses(conn: &Connection, user_id: i64) -> AppResult<Vec<AddressUse>> 
     for row in rows {
         let (ip, plays, last_at) = row?;
         if let Some(ip) = crate::media::model::parse_ip(&ip) {
-            out.push(AddressUse { ip: crate::geo::unmap(ip), plays, last_at });
+            out.push(AddressUse { ip: crate::geo::model::unmap(ip), plays, last_at });
         }
     }
     Ok(out)
@@ -103,7 +103,7 @@ pub fn addresses(conn: &Connection, user_id: i64) -> AppResult<Vec<AddressUse>> 
 
 /// Plays from inside `network` and the latest one's start: (plays, last).
 pub fn tally(network: &str, addresses: &[AddressUse]) -> (i64, Option<i64>) {
-    let Some(net) = crate::geo::parse_network(network) else { return (0, None) };
+    let Some(net) = crate::geo::model::parse_network(network) else { return (0, None) };
     addresses
         .iter()
         .filter(|a| net.contains(&a.ip))
@@ -112,7 +112,7 @@ pub fn tally(network: &str, addresses: &[AddressUse]) -> (i64, Option<i64>) {
 
 /// Adds a network by hand (confirmed at once). `raw` is an address or a CIDR.
 pub fn add(conn: &Connection, user_id: i64, raw: &str, label: &str, now: i64) -> AppResult<i64> {
-    let network = crate::geo::parse_network(raw).ok_or_else(|| {
+    let network = crate::geo::model::parse_network(raw).ok_or_else(|| {
         AppError::validation(
             "network",
             format!("{raw:?} is not an address or a network like 203.0.113.0/24"),
@@ -148,7 +148,7 @@ pub fn learn(conn: &Connection, threshold: u32, since: i64, now: i64) -> AppResu
     };
     let mut added = 0;
     for (user_id, ip, plays) in frequent {
-        let Some(network) = crate::geo::parse_network(&ip) else { continue };
+        let Some(network) = crate::geo::model::parse_network(&ip) else { continue };
         let existed: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM households WHERE user_id = ?1 AND network = ?2)",
             params![user_id, network.to_string()],

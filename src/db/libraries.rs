@@ -39,8 +39,9 @@ const REFRESH_TOTALS: &str = "UPDATE libraries SET \
      size_bytes = (SELECT coalesce(sum(i.size_bytes), 0) FROM library_items i WHERE i.library_id = libraries.id AND i.kind IN ('movie', 'episode')) \
      WHERE kind IN ('movie', 'show')";
 
-/// The columns `item_from_row` reads, in its order.
-macro_rules! item_columns {
+/// The columns `item_from_row` reads, in its order (of `library_items i`). A macro so that
+/// `concat!` can build whole statements from it; `db::maintenance` reads items the same way.
+macro_rules! library_item_columns {
     () => {
         "i.id, i.library_id, i.server_id, i.external_id, i.kind, i.title, i.year, i.show_external_id, i.show_title, \
          i.season_number, i.episode_number, i.added_at, i.size_bytes, i.width, i.height, i.tmdb_id, i.tvdb_id, \
@@ -48,15 +49,17 @@ macro_rules! item_columns {
          i.episode_count, i.watched_episode_count, i.first_seen_at, i.seen_at"
     };
 }
-const GET_ITEM: &str = concat!("SELECT ", item_columns!(), " FROM library_items i WHERE i.id = ?1");
+pub(crate) use library_item_columns;
+const GET_ITEM: &str =
+    concat!("SELECT ", library_item_columns!(), " FROM library_items i WHERE i.id = ?1");
 const SEASONS_OF: &str = concat!(
     "SELECT ",
-    item_columns!(),
+    library_item_columns!(),
     " FROM library_items i WHERE i.server_id = ?1 AND i.show_external_id = ?2 AND i.kind = 'season' ORDER BY i.season_number, i.id"
 );
 const SHOW_OF: &str = concat!(
     "SELECT ",
-    item_columns!(),
+    library_item_columns!(),
     " FROM library_items i WHERE i.server_id = ?1 AND i.external_id = ?2 AND i.kind = 'show'"
 );
 const UPSERT_ITEM: &str = "INSERT INTO library_items (library_id, server_id, external_id, kind, title, year, \
@@ -179,6 +182,8 @@ pub(crate) fn statements() -> Vec<String> {
         DELETE_ITEM,
         DELETE_CHILDREN,
         ITEMS_FIRST_SEEN,
+        FACTS,
+        NEVER_PLAYED,
     ]
     .iter()
     .chain(ROLLUP)
@@ -298,7 +303,8 @@ impl ItemRow {
     }
 }
 
-fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ItemRow> {
+/// Reads an item from the first columns of a row ([`library_item_columns`]).
+pub(crate) fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ItemRow> {
     let kind: String = r.get(4)?;
     Ok(ItemRow {
         id: r.get(0)?,
@@ -653,7 +659,7 @@ fn page_sql(sort: ItemSort, desc: bool) -> String {
            AND (?3 IS NULL OR i.title LIKE ?3 ESCAPE '\\' OR i.show_title LIKE ?3 ESCAPE '\\') \
            AND (?5 IS NULL OR {key} {cmp} ?4 OR ({key} = ?4 AND i.id {cmp} ?5)) \
          ORDER BY {key} {dir}, i.id {dir} LIMIT ?6",
-        item_columns!()
+        library_item_columns!()
     )
 }
 
@@ -738,4 +744,71 @@ mod tests {
         assert_eq!(like_pattern("  "), None);
         assert_eq!(like_pattern("100%_a\\").as_deref(), Some("%100\\%\\_a\\\\%"));
     }
+}
+
+/// What the maintenance criteria read of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactsRow {
+    pub id: i64,
+    pub kind: ItemKind,
+    pub external_id: String,
+    pub show_external_id: Option<String>,
+    pub season_number: Option<i64>,
+    pub added_at: Option<i64>,
+    pub last_watched_at: Option<i64>,
+    pub size_bytes: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub episode_count: Option<i64>,
+    pub watched_episode_count: Option<i64>,
+}
+
+const FACTS: &str = "SELECT id, kind, external_id, show_external_id, season_number, added_at, last_watched_at, \
+     size_bytes, width, height, episode_count, watched_episode_count FROM library_items \
+     WHERE library_id = ?1 AND kind = ?2";
+
+fn facts_from_row(r: &Row<'_>) -> rusqlite::Result<FactsRow> {
+    let kind: String = r.get(1)?;
+    Ok(FactsRow {
+        id: r.get(0)?,
+        kind: ItemKind::parse(&kind).ok_or_else(|| kind_error("item kind", &kind))?,
+        external_id: r.get(2)?,
+        show_external_id: r.get(3)?,
+        season_number: r.get(4)?,
+        added_at: r.get(5)?,
+        last_watched_at: r.get(6)?,
+        size_bytes: r.get(7)?,
+        width: r.get(8)?,
+        height: r.get(9)?,
+        episode_count: r.get(10)?,
+        watched_episode_count: r.get(11)?,
+    })
+}
+
+/// Calls `each` with every item of `kind` in a library, one row at a time (a library of
+/// any size is never held whole).
+pub fn each_fact(
+    conn: &Connection,
+    library_id: i64,
+    kind: ItemKind,
+    mut each: impl FnMut(FactsRow) -> AppResult<()>,
+) -> AppResult<()> {
+    let mut statement = conn.prepare_cached(FACTS)?;
+    let mut rows = statement.query(params![library_id, kind.as_str()])?;
+    while let Some(row) = rows.next()? {
+        each(facts_from_row(row)?)?;
+    }
+    Ok(())
+}
+
+const NEVER_PLAYED: &str = "SELECT library_id, count(*) FROM library_items \
+     WHERE kind IN ('movie', 'show') AND last_watched_at IS NULL AND play_count = 0 GROUP BY library_id";
+
+/// Per library: (library id, movies and shows nobody ever played, by any source).
+pub fn never_played(conn: &Connection) -> AppResult<Vec<(i64, i64)>> {
+    let rows = conn
+        .prepare_cached(NEVER_PLAYED)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

@@ -104,7 +104,7 @@ fn apply_list(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, 
         tx.execute_batch(&migration.sql).map_err(failed)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
-            params![migration.version, migration.name, checksum, super::now_ms()],
+            params![migration.version, migration.name, checksum, crate::time::now_ms()],
         )
         .map_err(failed)?;
         tx.commit().map_err(failed)?;

@@ -11,12 +11,15 @@ pub mod audit;
 pub mod demo_history;
 pub mod geo;
 pub mod households;
+pub mod integrations;
 pub mod jobs;
 pub mod libraries;
+pub mod maintenance;
 pub mod media_users;
 pub mod migrations;
 pub mod notify;
 pub mod oidc_flows;
+pub mod persons;
 pub mod plays;
 pub mod rules;
 pub mod scheduled_actions;
@@ -204,11 +207,6 @@ fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection>
     Ok(conn)
 }
 
-/// The current time in Unix milliseconds, the unit of every timestamp column.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 /// Every SQL statement the application prepares, so one test can check them all against
 /// the migrated schema (rusqlite has no compile-time SQL checks).
 #[cfg(test)]
@@ -229,6 +227,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         jobs::STATEMENTS,
         demo_history::STATEMENTS,
         user_notes::STATEMENTS,
+        persons::STATEMENTS,
         scheduled_actions::STATEMENTS,
     ]
     .concat()
@@ -237,6 +236,8 @@ pub(crate) fn all_statements() -> Vec<String> {
     .chain(plays::statements())
     .chain(rules::statements())
     .chain(libraries::statements())
+    .chain(maintenance::statements())
+    .chain(integrations::statements())
     .chain(stats::statements())
     .chain(crate::rules::facts::statements())
     .collect()

@@ -113,7 +113,7 @@ pub fn insert_channel(conn: &Connection, c: &ChannelWrite<'_>) -> AppResult<Chan
             c.user_cooldown_minutes,
             c.config,
             c.secrets_sealed,
-            super::now_ms()
+            crate::time::now_ms()
         ],
         channel_from_row,
     )?)
@@ -137,7 +137,7 @@ pub fn update_channel(
                 c.user_cooldown_minutes,
                 c.config,
                 c.secrets_sealed,
-                super::now_ms()
+                crate::time::now_ms()
             ],
             channel_from_row,
         )
@@ -148,7 +148,7 @@ pub fn update_channel(
 pub fn set_channel_enabled(conn: &Connection, id: i64, enabled: bool) -> AppResult<bool> {
     let found: Option<i64> = conn
         .prepare_cached(CHANNEL_SET_ENABLED)?
-        .query_row(params![id, enabled, super::now_ms()], |r| r.get(0))
+        .query_row(params![id, enabled, crate::time::now_ms()], |r| r.get(0))
         .optional()?;
     Ok(found.is_some())
 }

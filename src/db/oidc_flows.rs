@@ -23,14 +23,14 @@ pub struct Flow {
 }
 
 pub fn insert(conn: &Connection, state_hash: &str, flow: &Flow) -> AppResult<()> {
-    conn.execute(DELETE_EXPIRED, [super::now_ms()])?;
+    conn.execute(DELETE_EXPIRED, [crate::time::now_ms()])?;
     conn.prepare_cached(INSERT)?.execute(params![
         state_hash,
         flow.binding_hash,
         flow.nonce,
         flow.pkce_verifier,
         flow.next,
-        super::now_ms(),
+        crate::time::now_ms(),
         flow.expires_at,
     ])?;
     Ok(())

@@ -7,7 +7,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension as _, Row, params, params_from_iter};
 use serde::Serialize;
 
-use crate::auth::Scope;
+use crate::auth::model::Scope;
 use crate::error::{AppError, AppResult};
 use crate::rules::eval::Verdict;
 use crate::rules::model::{Rule, RuleDef, Severity};

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use crate::error::{AppError, AppResult};
-use crate::media::ServerKind;
+use crate::media::model::ServerKind;
 
 const LIST: &str = "SELECT id, name, kind, url, token_sealed, enabled, verify_tls, machine_id, product_name, \
      version, created_at, updated_at, last_ok_at, last_error_at, last_error, consecutive_failures, \

@@ -71,7 +71,7 @@ pub fn insert(conn: &Connection, new: &NewSession<'_>) -> AppResult<i64> {
         new.account_id,
         new.csrf_token,
         new.method,
-        super::now_ms(),
+        crate::time::now_ms(),
         new.expires_at,
         new.ip,
         new.user_agent,

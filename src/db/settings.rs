@@ -28,7 +28,7 @@ pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> AppResult<Optio
 pub fn put<T: Serialize>(conn: &Connection, key: &str, value: &T) -> AppResult<()> {
     let json =
         serde_json::to_string(value).map_err(|e| AppError::internal("encoding a setting", e))?;
-    conn.prepare_cached(PUT)?.execute(params![key, json, super::now_ms()])?;
+    conn.prepare_cached(PUT)?.execute(params![key, json, crate::time::now_ms()])?;
     Ok(())
 }
 

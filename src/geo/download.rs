@@ -261,7 +261,7 @@ impl Updater {
     /// licence key. The check runs hourly, so it happens within the hour after.
     pub async fn next_due_at(&self) -> Option<i64> {
         self.license_key().await?;
-        Some(next_due_at(self.geo.dir(), db::now_ms()))
+        Some(next_due_at(self.geo.dir(), crate::time::now_ms()))
     }
 
     /// Downloads what is due (or everything, with `force`). Ok(false): nothing to do.
@@ -276,7 +276,7 @@ impl Updater {
         if due.is_empty() {
             return Ok(false);
         }
-        let now = db::now_ms();
+        let now = crate::time::now_ms();
         let mut result = Ok(true);
         for edition in due {
             if let Err(e) =

@@ -51,7 +51,7 @@ pub async fn add(db: &Db, geo: &GeoIp, o: OverrideInput) -> AppResult<Override> 
     let (id, all) = db
         .write(move |c| {
             let tx = c.transaction()?;
-            let id = db::geo::insert(&tx, &saved, db::now_ms())?;
+            let id = db::geo::insert(&tx, &saved, crate::time::now_ms())?;
             let all = db::geo::list(&tx)?;
             tx.commit()?;
             Ok((id, all))

@@ -10,15 +10,16 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::db::Db;
 use crate::db::libraries::{self as rows, LibraryRow};
 use crate::db::servers::{self, ServerRow};
-use crate::db::{Db, now_ms};
 use crate::error::AppResult;
 use crate::jobs::JobHandle;
 use crate::maintenance::text::number;
 use crate::media::{ItemSink, LibraryItem, Listed, MediaServer};
 use crate::poller::registry::Registry;
 use crate::tasks::StopSignal;
+use crate::time::now_ms;
 
 /// Items a sync saw for the first time in one library.
 #[derive(Debug, Clone, PartialEq, Eq)]

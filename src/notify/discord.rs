@@ -7,11 +7,11 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::json;
 
-use super::Severity;
 use super::channel::{Channel, Delivery, Fields, SendError, Sent};
 use super::http;
 use super::message::{Message, truncate_chars};
 use crate::error::{AppError, AppResult};
+use crate::rules::model::Severity;
 
 pub const MAX_TITLE: usize = 256;
 pub const MAX_DESCRIPTION: usize = 4096;

@@ -12,10 +12,10 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use serde::Serialize;
 
-use super::Severity;
 use super::channel::{Channel, Delivery, Fields, SendError, Sent, check_pem_certificates};
 use super::message::Message;
 use crate::error::{AppError, AppResult};
+use crate::rules::model::Severity;
 
 /// Longest wait for the TCP connection (lettre applies its timeout to connecting only).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

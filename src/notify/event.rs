@@ -11,58 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::NotifierId;
-
-/// How bad something is. Ordered: `Low < Warning < High`. Rules carry one; each channel has
-/// a minimum; channels map it to their own priorities.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    #[default]
-    Low,
-    Warning,
-    High,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 3] = [Severity::Low, Severity::Warning, Severity::High];
-
-    /// The name in the API and the database: `low`, `warning`, `high`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Warning => "warning",
-            Severity::High => "high",
-        }
-    }
-
-    /// For people: `Low`, `Warning`, `High`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Low => "Low",
-            Severity::Warning => "Warning",
-            Severity::High => "High",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Severity::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a severity (low, warning or high)"))
-    }
-}
+use crate::rules::model::Severity;
 
 /// What happened. The names are part of the API (DESIGN.md section 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -216,7 +165,7 @@ impl Event {
         Self {
             kind,
             severity: kind.default_severity(),
-            at: crate::db::now_ms(),
+            at: crate::time::now_ms(),
             user: None,
             server: None,
             rule: None,

@@ -3,7 +3,8 @@
 
 use reqwest::Url;
 
-use super::event::{Event, EventKind, Severity};
+use super::event::{Event, EventKind};
+use crate::rules::model::Severity;
 
 /// Turns the link paths of events into absolute URLs.
 #[derive(Debug, Clone, Default)]

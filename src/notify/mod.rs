@@ -38,8 +38,10 @@ use std::fmt;
 use rocket::request::FromParam;
 use serde::{Deserialize, Serialize};
 
+/// Every event has one; rules define it (a rule's alerts carry its severity).
+pub use crate::rules::model::Severity;
 pub use channel::{ChannelConfig, ChannelKind, SendError};
-pub use event::{Event, EventKind, Severity, Subject};
+pub use event::{Event, EventKind, Subject};
 pub use notifier::{Notifier, Published, enqueue};
 pub use worker::{RetryPolicy, Worker};
 

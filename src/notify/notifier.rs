@@ -14,9 +14,10 @@ use super::message::{self, Links};
 use super::store::{self, Actor, ChannelView};
 use super::{NotifierId, http, routing};
 use crate::crypto::SecretBox;
+use crate::db::Db;
 use crate::db::notify::{self as sql, NewMessage, OutboxCounts, OutboxRow};
-use crate::db::{Db, now_ms};
 use crate::error::{AppError, AppResult};
+use crate::time::now_ms;
 
 /// The longest a single delivery may take, whatever the channel (each channel has shorter
 /// timeouts of its own; this is the backstop).

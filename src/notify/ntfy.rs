@@ -6,13 +6,13 @@ use reqwest::Url;
 use serde::Serialize;
 use serde_json::json;
 
-use super::Severity;
 use super::channel::{
     Channel, Delivery, Fields, Priorities, SendError, Sent, check_pem_certificates,
 };
 use super::http;
 use super::message::{Message, truncate_bytes, truncate_chars};
 use crate::error::{AppError, AppResult};
+use crate::rules::model::Severity;
 
 pub const DEFAULT_SERVER: &str = "https://ntfy.sh";
 /// ntfy turns longer messages into attachments.

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::NotifierId;
-use super::event::{Event, EventKind, Severity};
+use super::event::{Event, EventKind};
+use crate::rules::model::Severity;
 
 /// What routing needs to know about one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,12 +8,13 @@ use serde_json::{Map, Value};
 
 use super::NotifierId;
 use super::channel::{ChannelConfig, ChannelKind, Fields};
-use super::event::{EventKind, Severity};
+use super::event::EventKind;
 use super::routing::Route;
 use crate::crypto::SecretBox;
 use crate::db::audit::{self, NewEntry};
 use crate::db::notify::{self as sql, ChannelRow, ChannelWrite, OutboxCounts};
 use crate::error::{AppError, AppResult};
+use crate::rules::model::Severity;
 
 /// Purpose of the sealed secrets column (see [`SecretBox::seal`]).
 const SECRETS_PURPOSE: &str = "notifiers.secrets";
@@ -384,7 +385,7 @@ pub fn update(
         },
     )?
     .ok_or_else(|| AppError::not_found(format!("notification channel {id}")))?;
-    let now = crate::db::now_ms();
+    let now = crate::time::now_ms();
     if settings.enabled {
         // The edit may have fixed what made messages fail: try the waiting ones now.
         sql::pull_forward(&tx, row.id, now)?;
@@ -420,7 +421,7 @@ pub fn set_enabled(
     let row = find(&tx, id)?;
     sql::set_channel_enabled(&tx, row.id, enabled)?;
     if enabled {
-        sql::pull_forward(&tx, row.id, crate::db::now_ms())?;
+        sql::pull_forward(&tx, row.id, crate::time::now_ms())?;
     } else {
         sql::cancel_pending(&tx, row.id, "cancelled: the channel was disabled")?;
     }

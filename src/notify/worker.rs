@@ -16,9 +16,9 @@ use super::event::Event;
 use super::notifier::{DELIVERY_TIMEOUT, Notifier, Shared};
 use super::{NotifierId, message, store};
 use crate::db::notify::{self as sql, OutboxRow};
-use crate::db::now_ms;
 use crate::error::AppResult;
 use crate::tasks::StopSignal;
+use crate::time::now_ms;
 
 /// How failed deliveries are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

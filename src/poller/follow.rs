@@ -19,12 +19,11 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::live::{LiveHub, LiveSession, LiveView};
-use super::tracker::Ms;
 use super::{Answer, poll_server};
-use crate::db;
 use crate::media::model::PlaybackState;
 use crate::media::push::{self, Note, NoteState, Realtime, Signal};
 use crate::media::{ActiveSession, Connection, MediaServer};
+use crate::time::Ms;
 
 /// How often what happens; the defaults are the documented ones, tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +123,7 @@ impl Follower {
                 last_refresh = Some(now);
                 let client = Arc::clone(&self.client);
                 poll = Some(Box::pin(async move {
-                    let asked_at = db::now_ms();
+                    let asked_at = crate::time::now_ms();
                     (asked_at, poll_server(Ok(client), fetch_users).await)
                 }));
             }
@@ -187,7 +186,7 @@ impl Follower {
                 next = async { reply.as_mut().expect("guarded").await }, if reply.is_some() => {
                     reply = None;
                     let Ok(next) = next else { return };
-                    let wait = u64::try_from((next.at - db::now_ms()).max(0)).unwrap_or(0);
+                    let wait = u64::try_from((next.at - crate::time::now_ms()).max(0)).unwrap_or(0);
                     due = Instant::now() + Duration::from_millis(wait);
                     fetch_users = next.users;
                 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::live::{LiveSession, LiveView};
-use super::tracker::Ms;
+use crate::time::Ms;
 
 /// Every minute the poller asks for a sweep.
 pub const SWEEP_EVERY_MS: Ms = 60_000;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::auth::Scope;
+use crate::auth::model::Scope;
 use crate::geo::Geo;
 use crate::media::push::Realtime;
 use crate::media::{ActiveSession, ServerKind};
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
 
 /// One live session as shown.
 #[derive(Debug, Clone, PartialEq, Serialize)]

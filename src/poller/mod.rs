@@ -30,11 +30,12 @@ use crate::geo;
 use crate::media::push::{Note, Realtime};
 use crate::media::{ActiveSession, MediaError, MediaServer, ServerUser};
 use crate::tasks::StopSignal;
+use crate::time::Ms;
 use follow::{Follower, NextPoll, Report};
 use handoff::{Handoff, SWEEP_EVERY_MS, Trigger, Why, Work};
 use live::{LiveHub, LiveSession, LiveView, ServerStatus};
 use registry::Registry;
-use tracker::{Event, FinishedPlay, LiveKey, Ms, Noted, Poll, Tracker, TrackerSettings};
+use tracker::{Event, FinishedPlay, LiveKey, Noted, Poll, Tracker, TrackerSettings};
 
 /// A live play's progress is written at least this often (state changes at once).
 const FLUSH_EVERY_MS: Ms = 30_000;
@@ -137,7 +138,7 @@ pub enum Answer {
 /// Asks one server for its sessions (and its accounts when `users_due`), within the
 /// server's deadline. Changes nothing.
 async fn poll_server(client: AppResult<Arc<dyn MediaServer>>, users_due: bool) -> Answer {
-    let asked_at = db::now_ms();
+    let asked_at = crate::time::now_ms();
     let client = match client {
         Ok(c) => c,
         Err(e) => return Answer::Failed(e.to_string()),
@@ -972,7 +973,7 @@ pub async fn run(
                     }
                 }
                 // Applying and saving is never cut short: it is what keeps history whole.
-                let report = poller.lock().await.apply_reports(batch, db::now_ms()).await;
+                let report = poller.lock().await.apply_reports(batch, crate::time::now_ms()).await;
                 for id in report.refresh {
                     if let Some(r) = running.get(&id) {
                         r.poll_now.notify_one();
@@ -980,7 +981,7 @@ pub async fn run(
                 }
             }
             _ = housekeeping.tick() => {
-                poller.lock().await.housekeeping(db::now_ms()).await;
+                poller.lock().await.housekeeping(crate::time::now_ms()).await;
             }
             () = registry.wake.notified() => {
                 for r in running.values() {
@@ -993,6 +994,6 @@ pub async fn run(
     }
     followers.abort_all();
     while followers.join_next().await.is_some() {}
-    let saved = poller.lock().await.persist_all(db::now_ms()).await;
+    let saved = poller.lock().await.persist_all(crate::time::now_ms()).await;
     tracing::info!(saved, "poller stopped; live sessions saved for the next start");
 }

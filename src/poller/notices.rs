@@ -1,11 +1,11 @@
 //! What the poller tells the notification channels: a stream started or stopped, a user
 //! played from a new device, a server went down or came back. Pure: entries in, events out.
 
+use crate::format;
 use crate::geo::Geo;
 use crate::media::model::MediaType;
 use crate::notify::{Event, EventKind};
 use crate::poller::tracker::{FinishedPlay, LiveEntry};
-use crate::web::format;
 
 /// A server is announced down after this many failed polls in a row.
 pub const DOWN_AFTER_FAILURES: i64 = 3;

@@ -17,11 +17,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::media::ActiveSession;
-use crate::media::model::{Decision, PlaybackState};
-
-/// Unix milliseconds.
-pub type Ms = i64;
+use crate::geo::model::Geo;
+use crate::media::model::{ActiveSession, Decision, PlaybackState};
+use crate::time::Ms;
 
 /// How the tracker behaves; the defaults are the documented ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +67,7 @@ pub struct PlayMeta {
     /// The media user's row, once stored.
     pub user_id: Option<i64>,
     pub is_local: bool,
-    pub geo: Option<crate::geo::Geo>,
+    pub geo: Option<Geo>,
     /// Changed in a way that must be written at once.
     pub dirty: bool,
     /// Confirmed, and its resume chain not looked up yet.

@@ -26,7 +26,7 @@ pub fn targets(target: Target, triggering: Option<i64>, sessions: &[&LiveSession
 mod tests {
     use super::*;
     use crate::media::model::{ActiveSession, Item, PlaybackState, Player, StreamInfo, UserRef};
-    use crate::poller::tracker::Ms;
+    use crate::time::Ms;
 
     fn live(id: i64, started_at: Ms) -> LiveSession {
         LiveSession {

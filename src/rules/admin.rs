@@ -14,7 +14,7 @@ use super::trust::{Change, Reason};
 use crate::db::rules::{Status, ViolationRow};
 use crate::db::{self, Db, households};
 use crate::error::{AppError, AppResult};
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
 
 /// Most plays a backtest replays.
 pub const BACKTEST_LIMIT: i64 = 100_000;
@@ -61,7 +61,7 @@ pub async fn create(db: &Db, def: RuleDef, preset: Option<String>) -> AppResult<
     rule.preset = preset;
     db.write(move |conn| {
         check_channels(conn, &rule)?;
-        let id = db::rules::insert(conn, &rule, db::now_ms())?;
+        let id = db::rules::insert(conn, &rule, crate::time::now_ms())?;
         rule.id = id;
         Ok(rule)
     })
@@ -95,7 +95,7 @@ pub async fn update(db: &Db, id: i64, def: RuleDef) -> AppResult<Rule> {
         check_channels(conn, &rule)?;
         rule.id = id;
         rule.preset = existing.preset;
-        db::rules::update(conn, id, &rule, db::now_ms())?;
+        db::rules::update(conn, id, &rule, crate::time::now_ms())?;
         Ok(rule)
     })
     .await
@@ -137,10 +137,15 @@ pub async fn backtest(
             };
             facts::mark_households(std::slice::from_mut(p), nets);
         }
+        let person_of: HashMap<i64, i64> = crate::db::persons::refs(conn)?
+            .into_iter()
+            .map(|(user, person)| (user, person.id))
+            .collect();
         Ok(backtest::replay(
             &rule,
             &plays,
             &users,
+            &person_of,
             from,
             to,
             confirm_ms,
@@ -163,7 +168,7 @@ pub async fn resolve(
         let tx = conn.transaction()?;
         let v = db::rules::get_violation(&tx, id)?
             .ok_or_else(|| AppError::not_found(format!("violation {id}")))?;
-        let now = db::now_ms();
+        let now = crate::time::now_ms();
         let note = note.as_deref().map(str::trim).filter(|n| !n.is_empty());
         if note.is_some_and(|n| n.chars().count() > 500) {
             return Err(AppError::validation("note", "at most 500 characters"));
@@ -216,7 +221,7 @@ pub async fn set_trust(
             None,
             Some(&actor),
             note.trim(),
-            db::now_ms(),
+            crate::time::now_ms(),
         )?;
         tx.commit()?;
         Ok(score)
@@ -236,7 +241,7 @@ pub async fn add_household(
         let tx = conn.transaction()?;
         db::media_users::get(&tx, user_id)?
             .ok_or_else(|| AppError::not_found(format!("user {user_id}")))?;
-        let id = households::add(&tx, user_id, &network, &label, db::now_ms())?;
+        let id = households::add(&tx, user_id, &network, &label, crate::time::now_ms())?;
         let home = households::get(&tx, id)?.ok_or_else(|| AppError::not_found("household"))?;
         tx.commit()?;
         Ok(home)
@@ -264,7 +269,7 @@ pub async fn confirm_household(
     db.write(move |conn| {
         let tx = conn.transaction()?;
         household_of(&tx, id, owner)?;
-        households::confirm(&tx, id, db::now_ms())?;
+        households::confirm(&tx, id, crate::time::now_ms())?;
         let home = household_of(&tx, id, owner)?;
         tx.commit()?;
         Ok(home)

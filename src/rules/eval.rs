@@ -17,9 +17,12 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Condition, Field, Kind, Op, Rule, Threshold};
-use crate::geo::{Geo, haversine_km, round1};
+use crate::geo::model::{Geo, haversine_km, round1, unmap};
 use crate::media::model::{Decision, MediaType, resolution_rank};
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
+
+/// Most history rows one evaluation reads (window counts say when they reach past them).
+pub const HISTORY_LIMIT: usize = 5_000;
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -526,7 +529,7 @@ fn resolution(label: Option<&str>) -> Seen {
 }
 
 fn ip_in_cidr(c: &Condition, s: &PlayFacts) -> Seen {
-    let Some(ip) = s.ip.map(crate::geo::unmap) else { return Seen::unknown("no address") };
+    let Some(ip) = s.ip.map(unmap) else { return Seen::unknown("no address") };
     let Threshold::Networks(nets) = &c.threshold else { return Seen::unknown("no networks") };
     let inside = nets.iter().any(|n| n.contains(&ip));
     // in / not_in compare the address against the list: report it as text, decided here.
@@ -612,7 +615,7 @@ fn concurrent(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
 
 /// IPv6 addresses of one home share a /64; IPv4 addresses are themselves.
 fn ip_key(ip: IpAddr) -> String {
-    match crate::geo::unmap(ip) {
+    match unmap(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -704,7 +707,7 @@ fn travel(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
         note: Some(format!(
             "{} km in {}",
             format_number(round1(km)),
-            crate::web::format::duration(gap_ms)
+            crate::format::duration(gap_ms)
         )),
     }
 }
@@ -755,7 +758,7 @@ fn unique_in_window(c: &Condition, s: &PlayFacts, ctx: &Context<'_>) -> Seen {
     let n = seen.len() as f64;
     let mut note = seen.join(", ");
     // The engine reads a bounded history: say so rather than count short in silence.
-    if !reached_start && ctx.history.len() >= super::facts::HISTORY_LIMIT {
+    if !reached_start && ctx.history.len() >= HISTORY_LIMIT {
         note = format!(
             "{note} (counted over the newest {} plays; the window reaches further)",
             ctx.history.len()
@@ -1132,7 +1135,7 @@ mod tests {
 
     #[test]
     fn a_window_past_the_history_read_says_so() {
-        let limit = crate::rules::facts::HISTORY_LIMIT;
+        let limit = HISTORY_LIMIT;
         let history: Vec<PlayFacts> = (0..limit)
             .map(|i| {
                 let i = i64::try_from(i).unwrap();

@@ -4,6 +4,7 @@
 //! naming the condition (`conditions.groups[0][1]`); nothing half-valid is ever stored.
 
 use std::fmt;
+use std::str::FromStr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -11,8 +12,57 @@ use serde_json::{Map, Value};
 
 use crate::error::{AppError, AppResult};
 
-/// How bad a match is: the notifications' severity, so a rule's travels with its alerts.
-pub use crate::notify::Severity;
+/// How bad something is. Ordered: `Low < Warning < High`. Rules carry one, and their alerts
+/// carry the rule's; each notification channel has a minimum and maps it to its own priorities.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Low,
+    Warning,
+    High,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Low, Severity::Warning, Severity::High];
+
+    /// The name in the API and the database: `low`, `warning`, `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Warning => "warning",
+            Severity::High => "high",
+        }
+    }
+
+    /// For people: `Low`, `Warning`, `High`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Low => "Low",
+            Severity::Warning => "Warning",
+            Severity::High => "High",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a severity (low, warning or high)"))
+    }
+}
 
 /// The type of a field's value, which decides its operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -960,7 +1010,7 @@ fn threshold(field: Field, op: Op, value: &Value) -> Result<Threshold, String> {
             Kind::Network => list
                 .iter()
                 .map(|v| {
-                    v.as_str().and_then(crate::geo::parse_network).ok_or_else(|| {
+                    v.as_str().and_then(crate::geo::model::parse_network).ok_or_else(|| {
                         format!("{v} is not an address or a network like 10.0.0.0/8")
                     })
                 })

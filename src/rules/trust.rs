@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::poller::tracker::Ms;
+use crate::time::Ms;
 
 /// A change to a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

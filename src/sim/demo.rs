@@ -10,7 +10,7 @@ use crate::{App, db};
 /// Points the demo's server rows at the running simulated servers (their ports change on
 /// every start), creating them on the first run.
 pub async fn configure(app: &App, cluster: &Cluster) -> AppResult<()> {
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     let inputs: Vec<ServerInput> = cluster
         .endpoints
         .iter()
@@ -114,7 +114,7 @@ pub async fn seed_history(app: &App, cluster: &Cluster) -> AppResult<usize> {
         .map(|w| w.servers.iter().map(|s| (s.name.clone(), s.users.clone())).collect::<Vec<_>>());
     let servers = world.unwrap_or_default();
     let geo: Vec<_> = cast.iter().map(|m| m.ip.parse().map(|ip| app.geo.lookup(ip)).ok()).collect();
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     app.db
         .write(move |conn| {
             let tx = conn.transaction()?;

@@ -2,6 +2,7 @@
 //! formats, driven by a [`World`]. The demo runs them with a scenario that never ends; the
 //! integration tests drive the world step by step.
 
+pub mod arr;
 pub mod demo;
 pub mod formats;
 pub mod http;

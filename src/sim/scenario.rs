@@ -33,8 +33,109 @@ pub fn demo_world() -> World {
             ("9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d", "erin"),
         ],
     );
-    world.add_server(ServerKind::Emby, "Demo Emby", &[("e1", "root"), ("e2", "carol")]);
+    let emby = world.add_server(ServerKind::Emby, "Demo Emby", &[("e1", "root"), ("e2", "carol")]);
+    // Each server shows another live source: Plex its event stream, Jellyfin its
+    // WebSocket, Emby the SSE plugin.
+    world.servers[emby].push.sse_plugin = true;
+    add_libraries(&mut world, crate::time::now_ms());
     world
+}
+
+/// A few hundred library items so that the Libraries pages have something to propose at
+/// once: some never watched, some huge, some in low resolution, long shows with many
+/// seasons. The story's own titles are in them (same ids), so their plays count.
+fn add_libraries(world: &mut World, now: i64) {
+    use super::library::{self, SimLibrary};
+    use crate::media::library::LibraryKind;
+    const DAY: i64 = 86_400_000;
+    // A small deterministic spread (no randomness: the demo looks the same every time).
+    let pick = |i: i64, m: i64| (i * 7_919 + 13) % m;
+    let film = |id: String, title: String, i: i64| {
+        let height = [480, 720, 1080, 1080, 2160][usize::try_from(pick(i, 5)).unwrap_or(0)];
+        #[expect(clippy::cast_precision_loss, reason = "small simulated numbers")]
+        let gigabytes = [1.4, 4.0, 8.5, 14.0, 42.0][usize::try_from(pick(i + 3, 5)).unwrap_or(0)]
+            + (i % 10) as f64 / 10.0;
+        let mut m = library::movie(
+            &id,
+            &title,
+            1980 + pick(i, 45),
+            now - (20 + pick(i, 900)) * DAY,
+            gigabytes,
+            height,
+        );
+        m.tmdb = Some((10_000 + i).to_string());
+        if pick(i, 3) == 0 {
+            m.file.view_count = 1 + pick(i, 4);
+            m.file.last_viewed_at = Some(now - (1 + pick(i + 1, 700)) * DAY);
+        }
+        m
+    };
+    let mut movies: Vec<_> = [
+        ("3001", "Big Buck Bunny"),
+        ("3002", "Sintel"),
+        ("3003", "Tears of Steel"),
+        ("3004", "Elephants Dream"),
+        ("3005", "Spring"),
+    ]
+    .iter()
+    .zip(1..)
+    .map(|((id, title), i)| film((*id).to_owned(), (*title).to_owned(), i))
+    .collect();
+    movies.extend((6..=240).map(|i| film(format!("6{i:03}"), format!("Open Movie {i}"), i)));
+    let mut shows = vec![library::show("4100", "Cosmos Shorts", 2020, now - 400 * DAY, 1, 6, 0.4)];
+    shows.extend((1..=12).map(|i| {
+        let mut s = library::show(
+            &format!("8{i:02}"),
+            &format!("Series {i}"),
+            2000 + i,
+            now - (100 + pick(i, 1_000)) * DAY,
+            1 + pick(i, 7),
+            6 + pick(i, 6),
+            2.5,
+        );
+        s.tvdb = Some((70_000 + i).to_string());
+        s
+    }));
+    world.add_library(
+        0,
+        SimLibrary {
+            key: "1".into(),
+            name: "Movies".into(),
+            kind: Some(LibraryKind::Movie),
+            movies: movies[..180].to_vec(),
+            ..SimLibrary::default()
+        },
+    );
+    world.add_library(
+        0,
+        SimLibrary {
+            key: "2".into(),
+            name: "TV Shows".into(),
+            kind: Some(LibraryKind::Show),
+            shows,
+            ..SimLibrary::default()
+        },
+    );
+    world.add_library(
+        0,
+        SimLibrary {
+            key: "3".into(),
+            name: "Music".into(),
+            kind: Some(LibraryKind::Music),
+            count: 120,
+            ..SimLibrary::default()
+        },
+    );
+    world.add_library(
+        1,
+        SimLibrary {
+            key: "f0a1b2c3d4e5f60718293a4b5c6d7e8f".into(),
+            name: "Films".into(),
+            kind: Some(LibraryKind::Movie),
+            movies: movies[..5].iter().chain(&movies[180..]).cloned().collect(),
+            ..SimLibrary::default()
+        },
+    );
 }
 
 fn show(n: i64) -> SimItem {

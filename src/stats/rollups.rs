@@ -143,7 +143,7 @@ pub fn catch_up(conn: &mut Connection, cal: &Calendar) -> AppResult<Folded> {
         let Some(last) = dirty.last().map(|d| d.id) else { break };
         let mut longest = settings::get::<i64>(conn, LONGEST_KEY)?.unwrap_or(0);
         let mut days = BTreeSet::new();
-        let horizon = crate::db::now_ms() + 86_400_000;
+        let horizon = crate::time::now_ms() + 86_400_000;
         for d in &dirty {
             if !d.rebuild {
                 longest = longest.max(d.to_ms - d.from_ms);

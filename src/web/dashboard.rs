@@ -10,12 +10,12 @@ use rocket::response::stream::{Event, EventStream};
 
 use crate::auth::{Scope, Viewer};
 use crate::error::AppResult;
+use crate::format;
 use crate::media::model::{Decision, MediaType, PlaybackState};
 use crate::media::push::Realtime;
 use crate::poller::control::Control;
 use crate::poller::live::{LiveSession, LiveView};
-use crate::poller::tracker::Ms;
-use crate::web::format;
+use crate::time::Ms;
 use crate::web::layout::Layout;
 use crate::web::render;
 

@@ -133,7 +133,7 @@ struct MapPage {
 
 impl MapPage {
     /// A marker's radius in degrees at the whole-world zoom (the script rescales it).
-    pub fn radius(&self, plays: impl crate::web::format::Num) -> f64 {
+    pub fn radius(&self, plays: impl crate::format::Num) -> f64 {
         let plays = plays.get();
         #[expect(clippy::cast_precision_loss, reason = "marker sizes")]
         let share = (plays as f64 / self.max_plays.max(1) as f64).sqrt();

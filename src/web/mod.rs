@@ -5,16 +5,20 @@ pub mod assets;
 pub mod auth;
 pub mod charts;
 pub mod dashboard;
-pub mod format;
+pub mod error;
 pub mod geoip;
 pub mod health;
 pub mod history;
 pub mod htmx;
+pub mod integrations;
 pub mod layout;
+pub mod libraries;
+pub mod maintenance;
 pub mod map;
 pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -63,7 +67,11 @@ pub fn routes() -> Vec<Route> {
         users::confirm_household,
         users::delete_household,
         users::add_note,
-        users::delete_note
+        users::delete_note,
+        persons::link,
+        persons::dismiss,
+        persons::dissolve,
+        persons::unlink
     ]);
     routes.extend(rocket::routes![
         violations::index,
@@ -107,6 +115,31 @@ pub fn routes() -> Vec<Route> {
         servers::test,
         servers::poll_now
     ]);
+    routes.extend(rocket::routes![
+        libraries::index,
+        libraries::sync,
+        libraries::items,
+        libraries::poster,
+        maintenance::candidates,
+        maintenance::review,
+        maintenance::delete,
+        maintenance::rules,
+        maintenance::new_rule,
+        maintenance::edit_rule,
+        maintenance::create_rule,
+        maintenance::update_rule,
+        maintenance::evaluate_rule,
+        maintenance::delete_rule,
+        maintenance::exclusions,
+        maintenance::create_exclusion,
+        maintenance::delete_exclusion,
+        maintenance::log,
+        integrations::index,
+        integrations::create,
+        integrations::test,
+        integrations::toggle,
+        integrations::delete
+    ]);
     routes.extend(auth::routes());
     routes.extend(notifications::routes());
     routes.extend(notifiers_api::routes());
@@ -125,8 +158,8 @@ fn to_base_path(config: &rocket::State<Config>) -> rocket::response::Redirect {
 
 pub fn catchers() -> Vec<Catcher> {
     let mut catchers = rocket::catchers![not_found, unprocessable, default_catcher];
-    // 401 and 403: to the sign-in page, or an error naming why (see auth::catchers).
-    catchers.extend(crate::auth::catchers::catchers());
+    // 401 and 403: to the sign-in page, or an error naming why (see web::auth::catchers).
+    catchers.extend(auth::catchers::catchers());
     catchers
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::auth::{Admin, CsrfForm, NoFields};
 use crate::db::{self, Db, media_users, servers};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::rules::admin;
 use crate::rules::backtest::Hit;
 use crate::rules::engine::{Engine, RulesSettings};
@@ -23,7 +24,7 @@ use crate::rules::trust::Recovery;
 use crate::web::htmx::HxRequest;
 use crate::web::htmx::{Done, Saved, done};
 use crate::web::layout::Layout;
-use crate::web::{ClientAddr, audit, format, render};
+use crate::web::{ClientAddr, audit, render};
 
 /// One rule in the list.
 pub struct RuleLine {
@@ -138,7 +139,7 @@ pub async fn toggle(
     ip: ClientAddr,
     layout: Layout,
 ) -> AppResult<Done> {
-    if !db.write(move |c| db::rules::set_enabled(c, id, on, db::now_ms())).await? {
+    if !db.write(move |c| db::rules::set_enabled(c, id, on, crate::time::now_ms())).await? {
         return Err(AppError::not_found(format!("rule {id}")));
     }
     audit(
@@ -447,7 +448,7 @@ async fn edit_page(
     error: Option<AppError>,
 ) -> AppResult<EditPage> {
     let (servers, users) = db.read(|c| Ok((servers::list(c)?, media_users::list(c)?))).await?;
-    let now = db::now_ms();
+    let now = crate::time::now_ms();
     let mut page = EditPage {
         layout: layout.nav("rules"),
         id: rule.as_ref().map(|r| r.id).filter(|id| *id > 0),

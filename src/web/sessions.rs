@@ -90,7 +90,7 @@ pub async fn terminate(
         })?;
         Ok(Stopped::Fragment(
             html,
-            Header::new("HX-Retarget", crate::error::ERROR_SLOT),
+            Header::new("HX-Retarget", crate::web::error::ERROR_SLOT),
             Header::new("HX-Reswap", "innerHTML"),
         ))
     } else {
@@ -140,7 +140,7 @@ pub async fn live_poster(
         .filter(|s| s.user_id.is_some_and(|u| viewer.0.scope().allows(u)))
         .ok_or_else(|| AppError::not_found(format!("live session {id}")))?;
     let thumb = live.session.item.thumb.clone().ok_or_else(|| AppError::not_found("poster"))?;
-    fetch(db, control, live.server_id, &thumb, &live.server_name).await
+    fetch_poster(db, control, live.server_id, &thumb, &live.server_name).await
 }
 
 #[rocket::get("/history/<id>/poster")]
@@ -156,10 +156,10 @@ pub async fn history_poster(
         .filter(|p| viewer.0.scope().allows(p.user_id))
         .ok_or_else(|| AppError::not_found(format!("play {id}")))?;
     let thumb = play.thumb.clone().ok_or_else(|| AppError::not_found("poster"))?;
-    fetch(db, control, play.server_id, &thumb, &play.server_name).await
+    fetch_poster(db, control, play.server_id, &thumb, &play.server_name).await
 }
 
-async fn fetch(
+pub async fn fetch_poster(
     db: &Db,
     control: &Control,
     server_id: i64,

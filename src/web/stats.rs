@@ -10,12 +10,13 @@ use crate::db::servers::{self, ServerRow};
 use crate::db::stats::{Scope, UserChoice, user_choices};
 use crate::db::{Db, media_users};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::stats::period::{self, Asked};
 use crate::stats::query::{Count, DEFAULT_TOP, MAX_TOP, Named, TopTitle};
 use crate::stats::{Stats, StatsQuery, StatsService, query};
 use crate::web::charts::{self, Columns};
 use crate::web::layout::Layout;
-use crate::web::{format, render};
+use crate::web::render;
 
 /// The filters as the URL carries them.
 #[derive(Debug, Clone, Default, rocket::FromForm)]
@@ -82,7 +83,7 @@ impl StatsParams {
         } else {
             None
         };
-        let today = cal.day_of(crate::db::now_ms());
+        let today = cal.day_of(crate::time::now_ms());
         let (first, last) = period::resolve(&asked, today, first_play)?;
         let top = self.top.unwrap_or(DEFAULT_TOP);
         if top == 0 || top > MAX_TOP {

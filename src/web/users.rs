@@ -14,6 +14,7 @@ use crate::db::media_users::{self, Device, Location, MediaUserRow};
 use crate::db::plays::{self, HistoryFilter};
 use crate::db::trust::{self, TrustEvent};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::rules::admin;
 use crate::rules::engine::RulesSettings;
 use crate::rules::trust::{Band, Change};
@@ -21,7 +22,7 @@ use crate::web::htmx::HxRequest;
 use crate::web::htmx::Saved;
 use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::{ClientAddr, audit, format, render};
+use crate::web::{ClientAddr, audit, render};
 
 /// Most timeline entries the page shows.
 const TIMELINE_LIMIT: u32 = 1000;
@@ -37,19 +38,31 @@ pub struct UserLine {
 struct UsersPage {
     layout: Layout,
     users: Vec<UserLine>,
+    /// Admins only: persons and what may be linked.
+    persons: Vec<crate::persons::PersonWithAccounts>,
+    suggestions: Vec<crate::persons::Suggestion>,
 }
 
 #[rocket::get("/users")]
 pub async fn index(viewer: Viewer, layout: Layout, db: &State<Db>) -> AppResult<RawHtml<String>> {
     let scope = viewer.0.scope();
-    let (users, settings) =
-        db.read(|c| Ok((media_users::list(c)?, RulesSettings::load(c)?))).await?;
+    let admin = layout.is_admin();
+    let (users, settings, persons, suggestions) = db
+        .read(move |c| {
+            let (persons, suggestions) = if admin {
+                (crate::persons::list(c)?, crate::persons::suggestions(c)?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Ok((media_users::list(c)?, RulesSettings::load(c)?, persons, suggestions))
+        })
+        .await?;
     let users = users
         .into_iter()
         .filter(|u| scope.allows(u.id))
         .map(|user| UserLine { band: Band::of(user.trust_score, settings.trust_low_below), user })
         .collect();
-    render(&UsersPage { layout: layout.nav("users"), users })
+    render(&UsersPage { layout: layout.nav("users"), users, persons, suggestions })
 }
 
 /// A household network with the plays seen from it.
@@ -130,6 +143,8 @@ struct UserPage {
     /// Plays and hours per month, newest first.
     months: Vec<(String, i64, String)>,
     places: crate::stats::map::History,
+    /// The other accounts of the user's person.
+    person_accounts: Vec<crate::db::persons::Account>,
     /// Admins only.
     notes: Vec<crate::db::user_notes::Note>,
     note_form: String,
@@ -192,17 +207,29 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         })
         .await?;
     let admin_view = scope == Scope::All;
-    let (violations, notes) = db
+    let person_id = user.person.as_ref().map(|p| p.id);
+    let (violations, notes, person_accounts) = db
         .read(move |conn| {
+            let person_accounts = match person_id {
+                Some(p) => crate::db::persons::members(conn, p)?
+                    .into_iter()
+                    .filter(|a| a.id != id)
+                    .collect(),
+                None => Vec::new(),
+            };
             let filter =
                 crate::db::rules::ViolationFilter { user_id: Some(id), ..Default::default() };
             let notes =
                 if admin_view { crate::db::user_notes::list(conn, id)? } else { Vec::new() };
-            Ok((crate::db::rules::list_violations(conn, &filter, scope, None, 20)?, notes))
+            Ok((
+                crate::db::rules::list_violations(conn, &filter, scope, None, 20)?,
+                notes,
+                person_accounts,
+            ))
         })
         .await?;
     let service = crate::stats::StatsService::new(db.clone(), crate::stats::Calendar::system());
-    let today = service.calendar().day_of(crate::db::now_ms());
+    let today = service.calendar().day_of(crate::time::now_ms());
     let user_scope = crate::db::stats::Scope { server_id: user.server_id, user_id: id };
     service.catch_up().await?;
     let first =
@@ -258,6 +285,7 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         stats,
         months,
         places,
+        person_accounts,
         notes,
         note_form: String::new(),
     })
@@ -437,7 +465,7 @@ pub async fn add_note(
     let note = db
         .write(move |c| {
             media_users::get(c, id)?.ok_or_else(|| AppError::not_found(format!("user {id}")))?;
-            crate::db::user_notes::insert(c, id, &stored, &who, crate::db::now_ms())
+            crate::db::user_notes::insert(c, id, &stored, &who, crate::time::now_ms())
         })
         .await?;
     audit(db, &author, "user.note.add", &format!("user:{id}"), json!({"note": note}), ip.0).await;

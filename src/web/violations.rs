@@ -18,6 +18,7 @@ use crate::db::rules::{ActionRow, Outcome, Status, ViolationFilter, ViolationRow
 use crate::db::trust::TrustEvent;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
+use crate::format;
 use crate::geo::map::{Frame, GridLine, LatLon};
 use crate::geo::round1;
 use crate::rules::eval::{
@@ -28,7 +29,7 @@ use crate::web::history::parse_time;
 use crate::web::htmx::HxRequest;
 use crate::web::htmx::{Done, done};
 use crate::web::layout::Layout;
-use crate::web::{ClientAddr, audit, format, render};
+use crate::web::{ClientAddr, audit, render};
 
 /// Rows per page.
 pub const PAGE_SIZE: u32 = 50;

@@ -16,6 +16,14 @@
     if (form && event.target.tagName === "SELECT" && form.requestSubmit) form.requestSubmit();
   });
 
+  // A "select all" checkbox (data-select-all="name") checks the form's boxes of that name.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest && event.target.closest("input[data-select-all]");
+    if (!all || !all.form) return;
+    var boxes = all.form.querySelectorAll('input[type="checkbox"][name="' + all.getAttribute("data-select-all") + '"]');
+    for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
+  });
+
   document.addEventListener("click", function (event) {
     var toggle = event.target.closest("[data-theme-toggle]");
     if (toggle) {

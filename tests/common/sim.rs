@@ -280,3 +280,20 @@ pub fn library_world(now: i64) -> World {
     );
     w
 }
+
+/// Starts a library sync through the API and waits (polling, with a deadline) until its
+/// job ends; returns the job.
+pub async fn sync(env: &TestEnv) -> serde_json::Value {
+    let started = env.post_json("/api/v1/libraries/sync", &serde_json::json!({})).await;
+    assert_eq!(started.status, rocket::http::Status::Accepted, "{}", started.body);
+    let id = started.json()["job_id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = env.get(&format!("/api/v1/jobs/{id}")).await.json();
+        if job["status"] != "running" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sync did not end: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

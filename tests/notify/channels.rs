@@ -318,7 +318,7 @@ async fn webhook_payload_v1_with_headers_and_a_verifiable_signature() {
     );
     // The receiver's check: HMAC-SHA256 over "{timestamp}.{raw body}".
     let timestamp = r.header("X-Streamwarden-Timestamp").unwrap();
-    let age = streamwarden::db::now_ms() / 1000 - timestamp.parse::<i64>().unwrap();
+    let age = streamwarden::time::now_ms() / 1000 - timestamp.parse::<i64>().unwrap();
     assert!((0..60).contains(&age), "a current timestamp: {timestamp}");
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{timestamp}.").as_bytes());

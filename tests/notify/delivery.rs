@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use streamwarden::db::now_ms;
 use streamwarden::notify::{Event, EventKind, Notifier, RetryPolicy, Severity};
+use streamwarden::time::now_ms;
 
 use crate::capture::{Capture, Reply};
 use crate::common::TestEnv;

@@ -62,7 +62,7 @@ impl Harness {
 
     /// Sends what is due now.
     pub async fn deliver(&self) -> usize {
-        self.deliver_at(streamwarden::db::now_ms()).await
+        self.deliver_at(streamwarden::time::now_ms()).await
     }
 
     /// Sends what is due at `unix_ms` (a time in the future stands for waiting).

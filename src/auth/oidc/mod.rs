@@ -29,7 +29,7 @@ use serde_json::Value;
 
 pub use self::settings::OidcSettings;
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::{self, Db, oidc_flows};
+use crate::db::{Db, oidc_flows};
 use crate::error::AppError;
 
 /// How long the provider has to send the user back.
@@ -346,7 +346,7 @@ pub async fn start(
         nonce: nonce.secret().clone(),
         pkce_verifier: verifier.secret().clone(),
         next: next.to_owned(),
-        expires_at: db::now_ms() + i64::try_from(FLOW_TTL.as_millis()).unwrap_or(600_000),
+        expires_at: crate::time::now_ms() + i64::try_from(FLOW_TTL.as_millis()).unwrap_or(600_000),
     };
     let state_hash = sha256_hex(state.secret().as_bytes());
     db.write(move |c| oidc_flows::insert(c, &state_hash, &flow)).await?;
@@ -432,7 +432,7 @@ pub async fn finish(
         )
     };
     let flow = flow.ok_or_else(expired)?;
-    if flow.expires_at <= db::now_ms() {
+    if flow.expires_at <= crate::time::now_ms() {
         return Err(expired());
     }
     let bound = binding_cookie.is_some_and(|b| {

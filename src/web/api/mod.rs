@@ -4,8 +4,11 @@
 
 pub mod geoip;
 pub mod history;
+pub mod integrations;
 pub mod jobs;
 pub mod libraries;
+pub mod maintenance;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -40,6 +43,14 @@ pub fn routes() -> Vec<Route> {
         users::add_household,
         users::confirm_household,
         users::delete_household,
+        persons::list,
+        persons::get,
+        persons::suggestions,
+        persons::create,
+        persons::update,
+        persons::delete,
+        persons::unlink,
+        persons::dismiss,
         rules::list,
         rules::get,
         rules::create,
@@ -63,6 +74,24 @@ pub fn routes() -> Vec<Route> {
         libraries::list,
         libraries::sync,
         libraries::items,
+        maintenance::rules,
+        maintenance::rule,
+        maintenance::create_rule,
+        maintenance::update_rule,
+        maintenance::delete_rule,
+        maintenance::evaluate,
+        maintenance::candidates,
+        maintenance::exclusions,
+        maintenance::create_exclusion,
+        maintenance::delete_exclusion,
+        maintenance::delete,
+        maintenance::log,
+        integrations::list,
+        integrations::get,
+        integrations::create,
+        integrations::update,
+        integrations::delete,
+        integrations::test,
     ]
 }
 
@@ -87,5 +116,5 @@ pub fn body<T>(data: Result<Json<T>, rocket::serde::json::Error<'_>>) -> AppResu
 
 /// RFC 3339 for an optional time.
 pub fn time(ms: Option<i64>) -> Option<String> {
-    ms.map(crate::web::format::rfc3339)
+    ms.map(crate::format::rfc3339)
 }

@@ -231,8 +231,8 @@ async fn api_list(ctx: Ctx<'_>, _caller: ApiAdmin) -> AppResult<Json<Vec<KeyJson
                 prefix: k.prefix,
                 scope: k.scope,
                 created_by: k.created_by,
-                created_at: crate::web::format::rfc3339(k.created_at),
-                last_used_at: k.last_used_at.map(crate::web::format::rfc3339),
+                created_at: crate::format::rfc3339(k.created_at),
+                last_used_at: k.last_used_at.map(crate::format::rfc3339),
             })
             .collect(),
     ))

@@ -5,8 +5,8 @@ use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::{FromForm, Route};
 
+use super::catchers::{encode, safe_next};
 use super::{Ctx, CurrentSession, Reply, page};
-use crate::auth::catchers::{encode, safe_next};
 use crate::auth::oidc::{self, settings as oidc_settings};
 use crate::auth::{CsrfForm, accounts, session};
 use crate::error::AppError;

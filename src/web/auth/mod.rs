@@ -6,6 +6,7 @@ mod account;
 mod accounts;
 mod api_keys;
 mod audit;
+pub mod catchers;
 mod login;
 mod oidc;
 mod sign_in;

@@ -4,9 +4,9 @@ use rocket::Route;
 use rocket::http::Status;
 use rocket::response::Redirect;
 
+use super::catchers::safe_next;
 use super::login::{LoginPage, SESSION_ID_TOKEN, start_session};
 use super::{Ctx, Reply, page};
-use crate::auth::catchers::safe_next;
 use crate::auth::oidc::{self, Callback, OidcError, link, settings as oidc_settings};
 use crate::auth::{accounts, session};
 use crate::web::layout::Layout;

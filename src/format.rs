@@ -1,4 +1,5 @@
-//! How numbers, times and titles read on the pages. One place, so every page agrees.
+//! How numbers, times and titles read, on the pages, in alerts and in exports. One place, so
+//! everything agrees. Below the web layer: the rules evaluator and the poller's notices use it too.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

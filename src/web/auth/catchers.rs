@@ -9,7 +9,7 @@ use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{Redirect, Responder as _, Response};
 
-use super::Auth;
+use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::AppError;
@@ -33,9 +33,9 @@ impl Handler for Refused {
         if status == Status::Unauthorized && !crate::web::is_api_request(req) {
             return to_sign_in(req).await;
         }
-        let message = super::refusal(req);
+        let message = auth::refusal(req);
         let error = if status == Status::Unauthorized {
-            AppError::Unauthorized(message.unwrap_or_else(|| super::SIGN_IN.to_owned()))
+            AppError::Unauthorized(message.unwrap_or_else(|| auth::SIGN_IN.to_owned()))
         } else {
             AppError::Forbidden(
                 message.unwrap_or_else(|| "You are not allowed to do this.".to_owned()),
