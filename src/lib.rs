@@ -17,6 +17,7 @@ pub mod keys;
 pub mod maintenance;
 pub mod media;
 pub mod notify;
+pub mod persons;
 pub mod poller;
 pub mod rules;
 pub mod servers;

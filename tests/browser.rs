@@ -343,10 +343,10 @@ async fn fits_width(browser: &Browser) -> (i64, i64) {
     (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
 }
 
-/// The statistics and the map of the demo, full from its generated history, in both themes
+/// The statistics, the map and a user page of the demo, full from its generated history, in both themes
 /// and at a phone's width; the map's live markers arrive over its SSE stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statistics_and_map_in_both_themes_and_at_phone_width() {
+async fn statistics_map_and_a_user_page_in_both_themes_and_at_phone_width() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, base, browser) = demo_signed_in(dir.path()).await;
     let shots = screenshot_dir();
@@ -411,6 +411,37 @@ async fn statistics_and_map_in_both_themes_and_at_phone_width() {
         assert!(w < 360.0, "zoomed: {view}");
         if let Some(d) = &shots {
             browser.screenshot(&d.join(format!("map-{theme}-{width}.png"))).await;
+        }
+
+        // The busiest user's page: their statistics, months and places.
+        browser.goto(&format!("{base}/users")).await;
+        browser.wait_for("#users tbody a[href]", WAIT).await;
+        let busiest = browser
+            .execute(
+                "const rows = Array.from(document.querySelectorAll('#users tbody tr'));\
+                 rows.sort((a, b) => Number(b.children[2].textContent) - Number(a.children[2].textContent));\
+                 return rows[0].querySelector('a').getAttribute('href');",
+                vec![],
+            )
+            .await;
+        let href = busiest.as_str().unwrap().to_owned();
+        browser.goto(&format!("{base}{href}")).await;
+        let plays: i64 =
+            browser.text(&browser.wait_for("#user-stat-plays", WAIT).await).await.parse().unwrap();
+        assert!(plays > 0, "{href}: the demo's history reaches the user page");
+        let month_sum = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('#user-months tbody tr td:nth-child(2)'))\
+                 .reduce((a, td) => a + Number(td.textContent), 0);",
+                vec![],
+            )
+            .await;
+        assert_eq!(month_sum.as_i64(), Some(plays), "the months add up to the total");
+        assert!(browser.find("#user-places svg").await.is_some(), "the places map is drawn");
+        let (scroll, inner) = fits_width(&browser).await;
+        assert!(scroll <= inner, "{href} at {width} px in {theme}: {scroll} > {inner}");
+        if let Some(d) = &shots {
+            browser.screenshot(&d.join(format!("user-{theme}-{width}.png"))).await;
         }
     }
     assert_ne!(backgrounds[0].1, backgrounds[1].1, "the themes differ: {backgrounds:?}");

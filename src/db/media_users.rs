@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
+use super::persons::PersonRef;
 use crate::error::AppResult;
 use crate::media::ServerUser;
 use crate::media::model::UserRef;
@@ -15,11 +16,13 @@ const SYNC: &str = "INSERT INTO media_users (server_id, external_id, name, is_ad
      VALUES (?1, ?2, ?3, ?4, ?5) \
      ON CONFLICT (server_id, external_id) DO UPDATE SET name = excluded.name, is_admin = excluded.is_admin";
 const LIST: &str = "SELECT u.id, u.server_id, s.name, u.external_id, u.name, u.thumb, u.is_admin, u.trust_score, \
-     u.first_seen_at, u.last_seen_at, (SELECT count(*) FROM plays p WHERE p.user_id = u.id AND p.status = 'stopped') \
+     u.first_seen_at, u.last_seen_at, (SELECT count(*) FROM plays p WHERE p.user_id = u.id AND p.status = 'stopped'), \
+     u.person_id, (SELECT name FROM persons WHERE id = u.person_id) \
      FROM media_users u JOIN servers s ON s.id = u.server_id WHERE s.deleted_at IS NULL \
      ORDER BY u.name COLLATE NOCASE, s.name";
 const GET: &str = "SELECT u.id, u.server_id, s.name, u.external_id, u.name, u.thumb, u.is_admin, u.trust_score, \
-     u.first_seen_at, u.last_seen_at, (SELECT count(*) FROM plays p WHERE p.user_id = u.id AND p.status = 'stopped') \
+     u.first_seen_at, u.last_seen_at, (SELECT count(*) FROM plays p WHERE p.user_id = u.id AND p.status = 'stopped'), \
+     u.person_id, (SELECT name FROM persons WHERE id = u.person_id) \
      FROM media_users u JOIN servers s ON s.id = u.server_id WHERE u.id = ?1";
 
 const DEVICES: &str = "SELECT device_id, max(player), max(product), max(platform), count(*), max(started_at) \
@@ -103,6 +106,8 @@ pub struct MediaUserRow {
     pub last_seen_at: Option<i64>,
     /// Finished plays.
     pub plays: i64,
+    /// The person this account belongs to, when an admin linked it.
+    pub person: Option<PersonRef>,
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<MediaUserRow> {
@@ -118,6 +123,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<MediaUserRow> {
         first_seen_at: r.get(8)?,
         last_seen_at: r.get(9)?,
         plays: r.get(10)?,
+        person: match (r.get::<_, Option<i64>>(11)?, r.get::<_, Option<String>>(12)?) {
+            (Some(id), Some(name)) => Some(PersonRef { id, name }),
+            _ => None,
+        },
     })
 }
 

@@ -19,6 +19,7 @@ pub mod media_users;
 pub mod migrations;
 pub mod notify;
 pub mod oidc_flows;
+pub mod persons;
 pub mod plays;
 pub mod rules;
 pub mod scheduled_actions;
@@ -213,6 +214,7 @@ pub(crate) fn all_statements() -> Vec<String> {
         jobs::STATEMENTS,
         demo_history::STATEMENTS,
         user_notes::STATEMENTS,
+        persons::STATEMENTS,
         scheduled_actions::STATEMENTS,
     ]
     .concat()

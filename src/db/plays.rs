@@ -60,7 +60,8 @@ const HISTORY_COLUMNS: &str = "p.id, p.server_id, s.name, s.kind, p.user_id, u.n
      p.geo_city, p.geo_lat, p.geo_lon, p.geo_asn, p.geo_isp, p.decision, p.video_decision, \
      p.audio_decision, p.source_resolution, p.stream_resolution, p.bandwidth_kbps, p.stream, \
      p.started_at, p.stopped_at, p.state, p.progress_ms, p.paused_ms, p.play_ms, p.watched, \
-     p.reference_id, p.stop_reason, p.item_id";
+     p.reference_id, p.stop_reason, p.item_id, u.person_id, \
+     (SELECT name FROM persons WHERE id = u.person_id)";
 /// `CROSS JOIN` keeps `plays` the outer loop: SQLite would otherwise sometimes start from
 /// the users and sort a whole month of plays instead of walking an index in order.
 const HISTORY_FROM: &str = " FROM plays p CROSS JOIN media_users u ON u.id = p.user_id \
@@ -373,6 +374,8 @@ pub struct HistoryRow {
     pub reference_id: Option<i64>,
     pub stop_reason: Option<String>,
     pub item_id: String,
+    /// The person the account is linked to.
+    pub person: Option<super::persons::PersonRef>,
 }
 
 impl HistoryRow {
@@ -444,6 +447,10 @@ fn history_row(r: &Row<'_>) -> rusqlite::Result<HistoryRow> {
         reference_id: r.get(42)?,
         stop_reason: r.get(43)?,
         item_id: r.get(44)?,
+        person: match (r.get::<_, Option<i64>>(45)?, r.get::<_, Option<String>>(46)?) {
+            (Some(id), Some(name)) => Some(super::persons::PersonRef { id, name }),
+            _ => None,
+        },
     })
 }
 

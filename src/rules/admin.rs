@@ -137,10 +137,15 @@ pub async fn backtest(
             };
             facts::mark_households(std::slice::from_mut(p), nets);
         }
+        let person_of: HashMap<i64, i64> = crate::db::persons::refs(conn)?
+            .into_iter()
+            .map(|(user, person)| (user, person.id))
+            .collect();
         Ok(backtest::replay(
             &rule,
             &plays,
             &users,
+            &person_of,
             from,
             to,
             confirm_ms,

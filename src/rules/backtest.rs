@@ -32,14 +32,17 @@ pub fn replay(
     rule: &Rule,
     plays: &[PlayFacts],
     users: &HashMap<i64, UserFacts>,
+    person_of: &HashMap<i64, i64>,
     from: Ms,
     to: Ms,
     confirm_ms: Ms,
     clock: &dyn Fn(Ms) -> (u8, u8),
 ) -> Vec<Hit> {
+    // The plays of a person's accounts are one user's (persons as negative keys).
+    let key = |user_id: i64| person_of.get(&user_id).map_or(user_id, |person| -person);
     let mut by_user: HashMap<i64, Vec<&PlayFacts>> = HashMap::new();
     for p in plays {
-        by_user.entry(p.user_id).or_default().push(p);
+        by_user.entry(key(p.user_id)).or_default().push(p);
     }
     let lookback = rule.lookback_ms();
     let mut hits = Vec::new();
@@ -49,7 +52,7 @@ pub fn replay(
         }
         let Some(user) = users.get(&p.user_id) else { continue };
         let t = p.started_at + confirm_ms;
-        let mine = &by_user[&p.user_id];
+        let mine = &by_user[&key(p.user_id)];
         let live: Vec<PlayFacts> = mine
             .iter()
             .filter(|q| {

@@ -21,7 +21,7 @@ use super::model::{Action, Field, Rule};
 use super::trust::{Change, Reason, Recovery};
 use crate::db::rules::{NewViolation, Outcome};
 use crate::db::scheduled_actions::{self, DueAction};
-use crate::db::{self, Db, households};
+use crate::db::{self, Db, households, persons};
 use crate::error::{AppError, AppResult};
 use crate::notify::{self, Event, EventKind, NotifierId};
 use crate::poller::control::Control;
@@ -293,28 +293,39 @@ impl Engine {
     ) -> AppResult<Option<Scene>> {
         let Some(mut session) = facts::from_live(live) else { return Ok(None) };
         let user_id = session.user_id;
-        let (user, networks, mut history) = self
+        // A person's accounts are one user to the rules: their streams, households and
+        // history together.
+        let (user, accounts, networks, mut history) = self
             .db
             .read(move |conn| {
                 let user = facts::user(conn, user_id)?;
-                let networks = households::confirmed(conn, user_id)?;
-                let history = facts::history(conn, user_id, now - lookback_ms, now)?;
-                Ok((user, networks, history))
+                let accounts = persons::accounts_of(conn, user_id)?;
+                let mut networks = Vec::new();
+                for &account in &accounts {
+                    networks.extend(households::confirmed(conn, account)?);
+                }
+                let history = facts::history(conn, &accounts, now - lookback_ms, now)?;
+                Ok((user, accounts, networks, history))
             })
             .await?;
         let Some(user) = user else { return Ok(None) };
-        let mut others = Self::others(view, user.id, Some(session.play_id));
+        let mut others = Self::others(view, &accounts, Some(session.play_id));
         facts::mark_households(std::slice::from_mut(&mut session), &networks);
         facts::mark_households(&mut others, &networks);
         facts::mark_households(&mut history, &networks);
         Ok(Some(Scene { session, user, others, history }))
     }
 
-    /// The user's other countable live sessions in `view`.
-    fn others(view: &LiveView, user_id: i64, except: Option<i64>) -> Vec<PlayFacts> {
+    /// The other countable live sessions in `view` of the accounts `accounts` (a user, or
+    /// all accounts of their person).
+    fn others(view: &LiveView, accounts: &[i64], except: Option<i64>) -> Vec<PlayFacts> {
         view.sessions
             .iter()
-            .filter(|s| facts::countable(s) && s.user_id == Some(user_id) && s.play_id != except)
+            .filter(|s| {
+                facts::countable(s)
+                    && s.user_id.is_some_and(|u| accounts.contains(&u))
+                    && s.play_id != except
+            })
             .filter_map(facts::from_live)
             .collect()
     }
@@ -359,10 +370,19 @@ impl Engine {
         };
         let per_user: Vec<&Rule> = rules.iter().filter(|r| r.is_user_level()).collect();
         if users_due && !per_user.is_empty() {
-            let users = self.db.read(facts::users).await?;
+            let (users, person_of) =
+                self.db.read(|c| Ok((facts::users(c)?, persons::refs(c)?))).await?;
             let (hour, weekday) = local_clock(now);
             for user in &users {
-                let others = Self::others(&work.view, user.id, None);
+                let accounts: Vec<i64> = match person_of.get(&user.id) {
+                    Some(p) => person_of
+                        .iter()
+                        .filter(|(_, q)| q.id == p.id)
+                        .map(|(account, _)| *account)
+                        .collect(),
+                    None => vec![user.id],
+                };
+                let others = Self::others(&work.view, &accounts, None);
                 let ctx = Context::new(now, hour, weekday, None, user, &others, &[]);
                 let matched: Vec<(&Rule, Verdict)> = per_user
                     .iter()

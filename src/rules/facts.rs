@@ -16,7 +16,7 @@ const HISTORY: &str = "SELECT p.id, p.user_id, p.server_id, s.name, p.title, p.d
      p.media_type, p.library_name, p.library_id, p.source_resolution, p.stream_resolution, p.decision, \
      p.started_at, p.stopped_at, p.paused_ms \
      FROM plays p JOIN servers s ON s.id = p.server_id \
-     WHERE p.user_id = ?1 AND p.status = 'stopped' AND p.started_at >= ?2 AND p.started_at <= ?3 \
+     WHERE p.user_id IN (SELECT value FROM json_each(?1)) AND p.status = 'stopped' AND p.started_at >= ?2 AND p.started_at <= ?3 \
      ORDER BY p.started_at DESC, p.id DESC LIMIT ?4";
 const PERIOD: &str = "SELECT p.id, p.user_id, p.server_id, s.name, p.title, p.device_id, p.player, p.product, \
      p.platform, p.ip, p.is_local, p.geo_country, p.geo_city, p.geo_lat, p.geo_lon, p.geo_asn, p.geo_isp, \
@@ -77,11 +77,18 @@ fn play(r: &Row<'_>) -> rusqlite::Result<PlayFacts> {
     })
 }
 
-/// A user's finished plays that started in `[since, until]`, newest first.
-pub fn history(conn: &Connection, user_id: i64, since: Ms, until: Ms) -> AppResult<Vec<PlayFacts>> {
+/// The finished plays of the accounts `user_ids` (a user, or all accounts of their person)
+/// that started in `[since, until]`, newest first.
+pub fn history(
+    conn: &Connection,
+    user_ids: &[i64],
+    since: Ms,
+    until: Ms,
+) -> AppResult<Vec<PlayFacts>> {
     let mut stmt = conn.prepare_cached(HISTORY)?;
     let limit = i64::try_from(HISTORY_LIMIT).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![user_id, since, until, limit], play)?;
+    let ids = serde_json::to_string(user_ids).unwrap_or_else(|_| "[]".to_owned());
+    let rows = stmt.query_map(params![ids, since, until, limit], play)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -15,6 +15,7 @@ pub mod map;
 pub mod notification_form;
 pub mod notifications;
 pub mod notifiers_api;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -63,7 +64,11 @@ pub fn routes() -> Vec<Route> {
         users::confirm_household,
         users::delete_household,
         users::add_note,
-        users::delete_note
+        users::delete_note,
+        persons::link,
+        persons::dismiss,
+        persons::dissolve,
+        persons::unlink
     ]);
     routes.extend(rocket::routes![
         violations::index,

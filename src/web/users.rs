@@ -37,19 +37,31 @@ pub struct UserLine {
 struct UsersPage {
     layout: Layout,
     users: Vec<UserLine>,
+    /// Admins only: persons and what may be linked.
+    persons: Vec<crate::persons::PersonWithAccounts>,
+    suggestions: Vec<crate::persons::Suggestion>,
 }
 
 #[rocket::get("/users")]
 pub async fn index(viewer: Viewer, layout: Layout, db: &State<Db>) -> AppResult<RawHtml<String>> {
     let scope = viewer.0.scope();
-    let (users, settings) =
-        db.read(|c| Ok((media_users::list(c)?, RulesSettings::load(c)?))).await?;
+    let admin = layout.is_admin();
+    let (users, settings, persons, suggestions) = db
+        .read(move |c| {
+            let (persons, suggestions) = if admin {
+                (crate::persons::list(c)?, crate::persons::suggestions(c)?)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Ok((media_users::list(c)?, RulesSettings::load(c)?, persons, suggestions))
+        })
+        .await?;
     let users = users
         .into_iter()
         .filter(|u| scope.allows(u.id))
         .map(|user| UserLine { band: Band::of(user.trust_score, settings.trust_low_below), user })
         .collect();
-    render(&UsersPage { layout: layout.nav("users"), users })
+    render(&UsersPage { layout: layout.nav("users"), users, persons, suggestions })
 }
 
 /// A household network with the plays seen from it.
@@ -130,6 +142,8 @@ struct UserPage {
     /// Plays and hours per month, newest first.
     months: Vec<(String, i64, String)>,
     places: crate::stats::map::History,
+    /// The other accounts of the user's person.
+    person_accounts: Vec<crate::db::persons::Account>,
     /// Admins only.
     notes: Vec<crate::db::user_notes::Note>,
     note_form: String,
@@ -192,13 +206,25 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         })
         .await?;
     let admin_view = scope == Scope::All;
-    let (violations, notes) = db
+    let person_id = user.person.as_ref().map(|p| p.id);
+    let (violations, notes, person_accounts) = db
         .read(move |conn| {
+            let person_accounts = match person_id {
+                Some(p) => crate::db::persons::members(conn, p)?
+                    .into_iter()
+                    .filter(|a| a.id != id)
+                    .collect(),
+                None => Vec::new(),
+            };
             let filter =
                 crate::db::rules::ViolationFilter { user_id: Some(id), ..Default::default() };
             let notes =
                 if admin_view { crate::db::user_notes::list(conn, id)? } else { Vec::new() };
-            Ok((crate::db::rules::list_violations(conn, &filter, scope, None, 20)?, notes))
+            Ok((
+                crate::db::rules::list_violations(conn, &filter, scope, None, 20)?,
+                notes,
+                person_accounts,
+            ))
         })
         .await?;
     let service = crate::stats::StatsService::new(db.clone(), crate::stats::Calendar::system());
@@ -258,6 +284,7 @@ async fn user_page(db: &Db, layout: Layout, id: i64, scope: Scope) -> AppResult<
         stats,
         months,
         places,
+        person_accounts,
         notes,
         note_form: String::new(),
     })

@@ -49,6 +49,8 @@ pub struct PlayJson {
     /// The first play of the resume chain this play continues.
     reference_id: Option<i64>,
     stop_reason: Option<String>,
+    /// The person the account is linked to, `null` when it stands alone.
+    person: Option<crate::db::persons::PersonRef>,
 }
 
 pub fn json(r: HistoryRow) -> PlayJson {
@@ -86,6 +88,7 @@ pub fn json(r: HistoryRow) -> PlayJson {
         watched: r.watched,
         reference_id: r.reference_id,
         stop_reason: r.stop_reason,
+        person: r.person,
     }
 }
 

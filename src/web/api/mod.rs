@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod libraries;
 pub mod maintenance;
+pub mod persons;
 pub mod rules;
 pub mod servers;
 pub mod sessions;
@@ -42,6 +43,14 @@ pub fn routes() -> Vec<Route> {
         users::add_household,
         users::confirm_household,
         users::delete_household,
+        persons::list,
+        persons::get,
+        persons::suggestions,
+        persons::create,
+        persons::update,
+        persons::delete,
+        persons::unlink,
+        persons::dismiss,
         rules::list,
         rules::get,
         rules::create,

@@ -1,5 +1,6 @@
 //! `/api/v1/sessions`: the live streams, and stopping one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rocket::State;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{body, time};
 use crate::auth::{ApiAdmin, ApiViewer};
 use crate::db::Db;
+use crate::db::persons::PersonRef;
 use crate::error::{AppError, AppResult};
 use crate::geo::Geo;
 use crate::media::model::MediaType;
@@ -78,9 +80,11 @@ pub struct SessionJson {
     stream_resolution: Option<String>,
     bandwidth_kbps: Option<i64>,
     started_at: Option<String>,
+    /// The person the account is linked to, `null` when it stands alone.
+    person: Option<PersonRef>,
 }
 
-pub fn json(s: &LiveSession) -> SessionJson {
+pub fn json(s: &LiveSession, persons: &HashMap<i64, PersonRef>) -> SessionJson {
     let session = &s.session;
     let stream = &session.stream;
     SessionJson {
@@ -117,13 +121,19 @@ pub fn json(s: &LiveSession) -> SessionJson {
         stream_resolution: stream.stream_resolution.clone(),
         bandwidth_kbps: stream.bandwidth_kbps,
         started_at: time(Some(s.started_at)),
+        person: s.user_id.and_then(|u| persons.get(&u).cloned()),
     }
 }
 
 #[rocket::get("/api/v1/sessions")]
-pub fn list(caller: ApiViewer, control: &State<Arc<Control>>) -> Json<Vec<SessionJson>> {
+pub async fn list(
+    caller: ApiViewer,
+    control: &State<Arc<Control>>,
+    db: &State<Db>,
+) -> AppResult<Json<Vec<SessionJson>>> {
+    let persons = db.read(crate::db::persons::refs).await?;
     let view = control.live();
-    Json(view.visible(caller.0.scope()).map(json).collect())
+    Ok(Json(view.visible(caller.0.scope()).map(|s| json(s, &persons)).collect()))
 }
 
 #[derive(Deserialize, Default)]
@@ -161,7 +171,8 @@ pub async fn terminate(
     let live = control.terminate(id, &message).await?;
     let details = serde_json::json!({"user": live.session.user.name, "title": live.session.item.title, "server": live.server_name, "message": message});
     audit(db, &caller.0.actor(), "session.terminate", &format!("play:{id}"), details, ip.0).await;
-    Ok(Json(TerminatedJson { terminated: true, session: json(&live) }))
+    let persons = db.read(crate::db::persons::refs).await?;
+    Ok(Json(TerminatedJson { terminated: true, session: json(&live, &persons) }))
 }
 
 /// Polls every server now (the answer comes before the poll finishes).

@@ -10,6 +10,7 @@ use crate::auth::{ApiAdmin, ApiViewer};
 use crate::db::Db;
 use crate::db::households::{self, Household};
 use crate::db::media_users::{self, Device, Location, MediaUserRow};
+use crate::db::persons::PersonRef;
 use crate::db::trust::{self, TrustEvent};
 use crate::error::{AppError, AppResult};
 use crate::rules::trust::Change;
@@ -27,6 +28,8 @@ pub struct UserJson {
     plays: i64,
     first_seen_at: Option<String>,
     last_seen_at: Option<String>,
+    /// The person this account is linked to, `null` when it stands alone.
+    person: Option<PersonRef>,
 }
 
 fn json(u: MediaUserRow) -> UserJson {
@@ -41,6 +44,7 @@ fn json(u: MediaUserRow) -> UserJson {
         plays: u.plays,
         first_seen_at: time(Some(u.first_seen_at)),
         last_seen_at: time(u.last_seen_at),
+        person: u.person,
     }
 }
 
