@@ -38,7 +38,7 @@ async fn ntfy_publishes_json_to_the_server_root() {
     assert_eq!(h.deliver().await, 3);
     let requests = ntfy.requests();
     assert_eq!(requests.len(), 3);
-    let r = &requests[2];
+    let r = &requests[0];
     assert_eq!(
         (r.method.as_str(), r.target.as_str()),
         ("POST", "/ntfy/"),
@@ -65,7 +65,7 @@ async fn ntfy_publishes_json_to_the_server_root() {
     );
     let priorities: Vec<i64> =
         requests.iter().map(|r| r.json()["priority"].as_i64().unwrap()).collect();
-    assert_eq!(priorities, [3, 4, 5], "low, warning, high by default");
+    assert_eq!(priorities, [5, 4, 3], "high, warning, low by default: most severe first");
     assert!(h.messages(id).await.iter().all(|m| m.status == "sent"));
 }
 
@@ -85,9 +85,9 @@ async fn ntfy_basic_auth_custom_priorities_and_the_4096_byte_limit() {
     h.deliver().await;
     let requests = ntfy.requests();
     let basic = base64::engine::general_purpose::STANDARD.encode("phil:pä55");
-    assert_eq!(requests[0].header("Authorization"), Some(format!("Basic {basic}").as_str()));
-    assert_eq!(requests[0].json()["priority"], 1);
-    let long = requests[1].json();
+    assert_eq!(requests[1].header("Authorization"), Some(format!("Basic {basic}").as_str()));
+    assert_eq!(requests[1].json()["priority"], 1);
+    let long = requests[0].json();
     assert_eq!(long["priority"], 4);
     let message = long["message"].as_str().unwrap();
     assert!(message.len() <= 4096, "{} bytes", message.len());
@@ -112,7 +112,7 @@ async fn pushover_gets_its_documented_fields_priorities_and_limits() {
     h.deliver().await;
     let requests = pushover.requests();
     assert_eq!(requests.len(), 3);
-    let r = &requests[2];
+    let r = &requests[0];
     assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/1/messages.json"));
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(
@@ -132,7 +132,7 @@ async fn pushover_gets_its_documented_fields_priorities_and_limits() {
     );
     let priorities: Vec<i64> =
         requests.iter().map(|r| r.json()["priority"].as_i64().unwrap()).collect();
-    assert_eq!(priorities, [-1, 0, 1]);
+    assert_eq!(priorities, [1, 0, -1], "most severe first");
 }
 
 #[tokio::test]
@@ -231,8 +231,8 @@ async fn discord_gets_one_embed_coloured_by_severity_without_mentions() {
             "username": "Warden",
             "allowed_mentions": {"parse": []},
             "embeds": [{
-                "title": "Impossible travel ✈: zoë",
-                "description": "Berlin → Sydney: 16,000 km in 20 min",
+                "title": "Impossible travel ✈\\: zoë",
+                "description": "Berlin → Sydney\\: 16,000 km in 20 min",
                 "url": format!("{PUBLIC_URL}/violations/12"),
                 "color": 15_158_332,
                 "timestamp": "2023-11-14T22:13:20Z",
